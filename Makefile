@@ -1,0 +1,59 @@
+# The whole set-up is `make run` and `make test`: each builds .venv from requirements.lock on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= 2
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# pip's notes about unused local indexes are noise here.
+PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: run test lint unit ui bench lock dvc.yaml clean help
+
+help:
+	@echo "make run    - run the whole pipeline (snakemake) on the embedded sample"
+	@echo "make test   - lint, type-check and run the test suite"
+	@echo "make ui     - open the MLflow UI on http://127.0.0.1:5000"
+	@echo "make bench  - speed and memory benchmarks (needs ../shared)"
+	@echo "make lock   - re-pin requirements.lock from requirements.in"
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("updown needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock $(PIP_QUIET)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(PIP_QUIET)
+	$(BIN)/python -c 'import updown, snakemake, dvc, mlflow, lightgbm'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/local
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint --cores 1
+	$(BIN)/mypy
+	$(BIN)/updown dvc-yaml --check
+
+unit: $(STAMP)
+	$(BIN)/pytest -n $(CORES) --dist loadgroup
+
+test: lint unit
+
+ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+dvc.yaml: $(STAMP)
+	$(BIN)/updown dvc-yaml
+
+lock:
+	$(PYTHON) -m pip install --quiet uv $(PIP_QUIET)
+	$(PYTHON) -m uv pip compile requirements.in --universal --python-version 3.11 \
+		--generate-hashes -o requirements.lock
+
+clean:
+	rm -rf data models reports logs .snakemake mlflow.db mlruns

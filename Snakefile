@@ -1,0 +1,30 @@
+# updown: acquire -> validate -> label / features -> train -> evaluate -> track -> predict.
+# dvc.yaml is rendered from this workflow (`make dvc.yaml`); a test keeps the two in step.
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+validate(config, "workflow/schemas/params.schema.yaml")
+
+# The track stage records which orchestrator ran it; jobs inherit this environment.
+os.environ.setdefault("UPDOWN_ORCHESTRATOR", "snakemake")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/track.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "reports/metrics.json",
+        "reports/mlflow_run.json",
+        "reports/latest.csv",

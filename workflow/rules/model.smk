@@ -1,0 +1,51 @@
+rule train:
+    input:
+        features="data/processed/features.parquet",
+        labels="data/interim/labels.parquet",
+    output:
+        model="models/model.txt",
+        baselines="models/baselines.json",
+        curve="reports/train_curve.csv",
+    log:
+        "logs/train.log",
+    conda:
+        "../envs/updown.yaml"
+    threads: config["train"]["num_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        split=section("split"),
+        train=section("train"),
+    shell:
+        "updown train --params params.yaml --features {input.features} --labels {input.labels} "
+        "--model {output.model} --baselines {output.baselines} --curve {output.curve} --log {log}"
+
+
+rule evaluate:
+    input:
+        features="data/processed/features.parquet",
+        labels="data/interim/labels.parquet",
+        model="models/model.txt",
+        baselines="models/baselines.json",
+        curve="reports/train_curve.csv",
+    output:
+        metrics="reports/metrics.json",
+        plots=directory("reports/plots"),
+        predictions="reports/predictions.parquet",
+        report="reports/report.html",
+    log:
+        "logs/evaluate.log",
+    conda:
+        "../envs/updown.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        split=section("split"),
+        evaluate=section("evaluate"),
+    shell:
+        "updown evaluate --params params.yaml --features {input.features} "
+        "--labels {input.labels} --model {input.model} --baselines {input.baselines} "
+        "--curve {input.curve} --metrics {output.metrics} --plots {output.plots} "
+        "--predictions {output.predictions} --report {output.report} --log {log}"

@@ -1,0 +1,153 @@
+"""Render dvc.yaml from the Snakemake DAG, so the two orchestrators run the same stages.
+
+Each Snakemake rule becomes one DVC stage with the same command, deps, outs and params
+sections. A rule with a `{ticker}` wildcard becomes a `foreach: ${data.tickers}` stage, so
+DVC keeps one cache entry per ticker. Usage: `updown dvc-yaml` (write) or `--check`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HEADER = "# Rendered from the Snakefile by `updown dvc-yaml`; edit the rules, not this file.\n"
+METRICS = {"reports/metrics.json"}
+PLOTS: list[dict[str, Any]] = [
+    {
+        "reports/train_curve.csv": {
+            "x": "iteration",
+            "y": ["train_loss", "valid_loss"],
+            "title": "Loss per boosting round",
+        }
+    },
+    {
+        "reports/plots/roc.csv": {
+            "x": "fpr",
+            "y": "tpr",
+            "template": "simple",
+            "title": "ROC (test)",
+        }
+    },
+    {
+        "reports/plots/importance.csv": {
+            "x": "gain",
+            "y": "feature",
+            "template": "bar_horizontal",
+            "title": "Feature importance (gain)",
+        }
+    },
+]
+
+
+def snakemake_jobs(snakefile: Path = Path("Snakefile")) -> tuple[list[Any], dict[str, Any]]:
+    """Every job of the full DAG (as if all outputs were missing), and the workflow config."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:  # type: ignore[arg-type]
+        wf = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            snakefile=snakefile,
+            workdir=snakefile.parent,
+        )
+        dag_api = wf.dag(dag_settings=DAGSettings(forceall=True))
+        # Snakemake has no public API for the job list; this is what `--printshellcmds` walks.
+        workflow = dag_api.workflow_api._workflow
+        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
+        built = workflow._build_dag()
+        if asyncio.iscoroutine(built):
+            asyncio.run(built)
+        order = [r.name for r in workflow.rules]
+        jobs = sorted(workflow.dag.jobs, key=lambda j: (order.index(j.rule.name), str(j.output)))
+        return [j for j in jobs if j.shellcmd], dict(workflow.config)
+
+
+def _templated(text: str, source: str, ticker: str | None) -> str:
+    """Put DVC's ${...} variables back where Snakemake filled in the source and ticker."""
+    for prefix in ("data/raw/", "logs/acquire/"):
+        text = text.replace(f"{prefix}{source}", prefix + "${data.source}")
+    if ticker is not None:
+        text = text.replace(f"'{ticker}'", "'${item}'").replace(f"/{ticker}.", "/${item}.")
+    return text
+
+
+def _param_keys(job: Any, config: dict[str, Any]) -> list[str]:
+    keys = []
+    for name, value in job.params.items():
+        if name not in config:  # not a params.yaml section (e.g. a path)
+            continue
+        if value == config[name]:
+            keys.append(name)
+        else:  # a section less some keys: list the keys it keeps
+            keys.extend(f"{name}.{k}" for k in value)
+    return keys
+
+
+def _outs(paths: list[str]) -> tuple[list[Any], list[Any]]:
+    outs: list[Any] = []
+    metrics: list[Any] = []
+    for path in paths:
+        (metrics if path in METRICS else outs).append(path)
+    return outs, metrics
+
+
+def stage_for(jobs: list[Any], config: dict[str, Any], foreach_outputs: set[str]) -> dict[str, Any]:
+    """The dvc.yaml entry of one rule's jobs."""
+    source = config["data"]["source"]
+    first = jobs[0]
+    ticker = first.wildcards_dict.get("ticker")
+    deps: list[str] = []
+    for path in first.input:
+        dep = str(Path(path).parent) if path in foreach_outputs else path
+        dep = _templated(dep, source, ticker)
+        if dep not in deps:
+            deps.append(dep)
+    outs, metrics = _outs([_templated(p, source, ticker) for p in first.output])
+    body: dict[str, Any] = {"cmd": _templated(first.shellcmd, source, ticker)}
+    if deps:
+        body["deps"] = deps
+    body["params"] = _param_keys(first, config)
+    body["outs"] = outs
+    if metrics:
+        body["metrics"] = [{m: {"cache": False}} for m in metrics]
+    if ticker is None:
+        return body
+    for job in jobs[1:]:  # every ticker's job must follow the same template
+        other = job.wildcards_dict["ticker"]
+        if _templated(job.shellcmd, source, other) != body["cmd"]:
+            raise ValueError(f"rule {job.rule.name}: jobs differ beyond the ticker")
+    return {"foreach": "${data.tickers}", "do": body}
+
+
+def render(snakefile: Path = Path("Snakefile")) -> str:
+    jobs, config = snakemake_jobs(snakefile)
+    by_rule: dict[str, list[Any]] = {}
+    for job in jobs:
+        by_rule.setdefault(job.rule.name, []).append(job)
+    foreach_outputs = {
+        str(p)
+        for js in by_rule.values()
+        for j in js
+        if "ticker" in j.wildcards_dict
+        for p in j.output
+    }
+    stages = {name: stage_for(js, config, foreach_outputs) for name, js in by_rule.items()}
+    doc = {"stages": stages, "plots": PLOTS}
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
+
+
+def main(check: bool, path: Path = Path("dvc.yaml")) -> int:
+    text = render()
+    if check:
+        current = path.read_text() if path.exists() else ""
+        if current != text:
+            print(f"{path} is out of date with the Snakefile: run `updown dvc-yaml`")
+            return 1
+        print(f"{path} is current")
+        return 0
+    path.write_text(text)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,115 @@
+"""File-system edge: atomic writes, safe per-ticker paths, Parquet/JSON/CSV in and out."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from updown.errors import UpdownError
+
+_SAFE_TICKER = re.compile(r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.^=_-]{1,32}$")
+
+
+def check_ticker(ticker: str) -> str:
+    """Return `ticker` if it is safe as a file name, else raise an error naming it."""
+    if not isinstance(ticker, str) or not _SAFE_TICKER.match(ticker):
+        shown = ticker if len(str(ticker)) <= 40 else f"{str(ticker)[:40]}..."
+        raise UpdownError(
+            f"ticker {shown!r} is not safe as a file name: use letters, digits and . ^ = _ -, "
+            "1 to 32 characters, no leading dot and no '..'"
+        )
+    return ticker
+
+
+def ticker_path(root: Path | str, ticker: str, suffix: str = ".parquet") -> Path:
+    """The file for `ticker` under `root`; refuses any ticker that could leave `root`."""
+    check_ticker(ticker)
+    root = Path(root)
+    path = root / f"{ticker}{suffix}"
+    if path.resolve().parent != root.resolve():
+        raise UpdownError(f"ticker {ticker!r} would be written outside {root}")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UpdownError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UpdownError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_with(path: Path | str, writer: Callable[[Path], Any]) -> Path:
+    """Run `writer(tmp)` and move the result onto `path` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def write_parquet(df: pd.DataFrame, path: Path | str) -> Path:
+    return write_with(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
+
+
+def read_parquet(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=columns, engine="pyarrow")
+    except FileNotFoundError as exc:
+        raise UpdownError(f"{path}: file not found (run the stage that makes it first)") from exc
+    except (OSError, ValueError) as exc:
+        raise UpdownError(f"{path}: cannot read as Parquet: {exc}") from exc
+
+
+def to_json_text(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, fixed float repr, trailing newline."""
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_json_default) + "\n"
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(obj: Any, path: Path | str) -> Path:
+    text = to_json_text(obj)
+    return write_with(path, lambda tmp: tmp.write_text(text))
+
+
+def read_json(path: Path | str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise UpdownError(f"{path}: file not found (run the stage that makes it first)") from exc
+    except json.JSONDecodeError as exc:
+        raise UpdownError(f"{path}: not valid JSON: {exc}") from exc
+
+
+def write_text(text: str, path: Path | str) -> Path:
+    return write_with(path, lambda tmp: tmp.write_text(text))
+
+
+def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
+    return write_with(path, lambda tmp: df.to_csv(tmp, index=False, lineterminator="\n"))
