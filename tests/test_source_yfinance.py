@@ -25,19 +25,18 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
 from updown.config import DataConfig, load_params
 from updown.errors import UpdownError
 from updown.sources.normalise import RAW_COLUMNS
 from updown.sources.yahoo import fetch
-
-yf = pytest.importorskip("yfinance")
-from yfinance import _http, base, cache, multi  # noqa: E402
-from yfinance.data import YfData  # noqa: E402
+from yfinance import _http, base, cache, multi
+from yfinance.data import YfData
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "yfinance"
-CHART_URL = re.compile(r"https://query[12]\.finance\.yahoo\.com/v8/finance/chart/(?P<symbol>[^/?]+)")
+CHART_URL = re.compile(
+    r"https://query[12]\.finance\.yahoo\.com/v8/finance/chart/(?P<symbol>[^/?]+)"
+)
 RECENT = dt.date(2025, 6, 1)  # "today" for hourly requests, so the 730-day limit holds forever
 
 
@@ -90,7 +89,7 @@ class Call:
         return self.symbol is not None and "period1" in self.params
 
 
-class FakeSession(_http.requests.Session):  # type: ignore[misc, name-defined]
+class FakeSession(_http.requests.Session):
     """yfinance's own Session type, so it passes yfinance's checks, answering from FakeYahoo."""
 
     def __init__(self, server: FakeYahoo, broken: bool) -> None:
@@ -133,8 +132,7 @@ class FakeYahoo:
         if session.broken:
             raise _http.requests.exceptions.ConnectionError("Failed to connect to Yahoo")
         if call.symbol is None:  # quoteSummary etc., asked for only when a ticker is unknown
-            error = {"code": "Not Found", "description": "Quote not found"}
-            return make_response(url, 404, {"finance": {"result": None, "error": error}})
+            return make_response(url, 404, not_found_elsewhere(url))
         recorded = self.charts.get((call.symbol, params.get("interval", "1d"))) or next(
             (v for (s, _), v in self.charts.items() if s == call.symbol), None
         )
@@ -144,6 +142,15 @@ class FakeYahoo:
             self.empty_answers[call.symbol] -= 1
             return make_response(url, 200, window(recorded, {"period1": 0, "period2": 0}))
         return make_response(url, 200, window(recorded, params))
+
+
+def not_found_elsewhere(url: str) -> dict[str, Any]:
+    """Yahoo's 404 body outside the chart API (quoteSummary names the symbol, others do not)."""
+    if "/quoteSummary/" in url:
+        symbol = url.rsplit("/", 1)[-1]
+        error = {"code": "Not Found", "description": f"Quote not found for symbol: {symbol}"}
+        return {"quoteSummary": {"result": None, "error": error}}
+    return {"finance": {"result": None, "error": {"code": "Not Found", "description": "Not Found"}}}
 
 
 def window(payload: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +166,8 @@ def window(payload: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     if "tradingPeriods" in meta:
         days = {pd.Timestamp(stamps[i], unit="s").date() for i in keep}
         meta["tradingPeriods"] = [
-            day for day in meta["tradingPeriods"]
+            day
+            for day in meta["tradingPeriods"]
             if pd.Timestamp(day[0]["start"], unit="s").date() in days
         ]
     indicators = result["indicators"]
@@ -373,6 +381,24 @@ def test_tickers_are_fetched_in_batches(yahoo: FakeYahoo) -> None:
     assert batches == [["GOOG", "MSFT"], ["AAPL", "AMZN"], ["NVDA"]]
     assert list(frames) == tickers
     assert all(len(bars) == 10 for bars in frames.values())
+
+
+def test_bars_only_a_batch_mate_has_are_not_padded_in(yahoo: FakeYahoo) -> None:
+    # GOOG lacks 2024-03-06 (say, a halt): yfinance pads that row with NaN when it joins the batch.
+    gappy = load("MSFT_1d.json")
+    result = relabel(gappy, "GOOG")["chart"]["result"][0]
+    del result["timestamp"][3]
+    for blocks in result["indicators"].values():
+        for series in blocks:
+            for values in series.values():
+                del values[3]
+    yahoo.charts[("GOOG", "1d")] = {"chart": {"result": [result], "error": None}}
+    frames = fetch(["AAPL", "GOOG"], data_cfg())
+
+    assert len(yahoo.sessions) == 1
+    assert len(frames["AAPL"]) == 10 and len(frames["GOOG"]) == 9
+    assert not frames["GOOG"].isna().any().any()
+    assert ny_midnights_utc("2024-03-06")[0] not in set(frames["GOOG"]["timestamp"])
 
 
 def test_lower_case_tickers_keep_their_name(yahoo: FakeYahoo) -> None:

@@ -112,7 +112,7 @@ def stage_for(jobs: list[Any], config: dict[str, Any], foreach_outputs: set[str]
     body["params"] = _param_keys(first, config)
     body["outs"] = outs
     if metrics:
-        body["metrics"] = [{m: {"cache": False}} for m in metrics]
+        body["metrics"] = metrics
     if ticker is None:
         return body
     for job in jobs[1:]:  # every ticker's job must follow the same template
