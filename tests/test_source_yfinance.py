@@ -18,6 +18,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from pathlib import Path
@@ -133,15 +134,16 @@ class FakeYahoo:
             raise _http.requests.exceptions.ConnectionError("Failed to connect to Yahoo")
         if call.symbol is None:  # quoteSummary etc., asked for only when a ticker is unknown
             return make_response(url, 404, not_found_elsewhere(url))
-        recorded = self.charts.get((call.symbol, params.get("interval", "1d"))) or next(
+        # The timezone lookup asks for 1d bars whatever the interval; any recording has the zone.
+        chart = self.charts.get((call.symbol, params.get("interval", "1d"))) or next(
             (v for (s, _), v in self.charts.items() if s == call.symbol), None
         )
-        if recorded is None:
+        if chart is None:
             return make_response(url, 404, load("not_found.json"))
         if call.is_history and self.empty_answers.get(call.symbol, 0) > 0:
             self.empty_answers[call.symbol] -= 1
-            return make_response(url, 200, window(recorded, {"period1": 0, "period2": 0}))
-        return make_response(url, 200, window(recorded, params))
+            return make_response(url, 200, window(chart, {"period1": 0, "period2": 0}))
+        return make_response(url, 200, window(chart, params))
 
 
 def not_found_elsewhere(url: str) -> dict[str, Any]:
@@ -183,7 +185,7 @@ def window(payload: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def yahoo(monkeypatch: pytest.MonkeyPatch) -> FakeYahoo:
+def yahoo(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYahoo]:
     server = FakeYahoo(
         charts={
             ("AAPL", "1d"): load("AAPL_1d.json"),

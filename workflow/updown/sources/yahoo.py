@@ -46,9 +46,9 @@ def check_range(cfg: DataConfig, today: dt.date) -> None:
 def ticker_bars(frame: pd.DataFrame, ticker: str, cfg: DataConfig) -> pd.DataFrame | None:
     """One ticker's bars out of a multi-ticker download, in our raw layout; None if it has none."""
     symbol = ticker.upper()  # yfinance keys its columns by the upper-cased symbol
-    if not isinstance(frame.columns, pd.MultiIndex) or symbol not in frame.columns.get_level_values(
-        1
-    ):
+    if not isinstance(frame.columns, pd.MultiIndex):
+        return None
+    if symbol not in frame.columns.get_level_values(1):
         return None
     bars = frame.xs(symbol, axis=1, level=1)
     # The columns are the union over the batch and the rows the union of all dates, so a ticker
