@@ -1,0 +1,79 @@
+"""Snakefile and dvc.yaml declare the same stages, commands, inputs, outputs and params."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run, set_params
+
+# Run inside the project so Snakemake and DVC see the same tree; prints both views as JSON.
+DUMP = r"""
+import json, sys
+from pathlib import Path
+from dvc.repo import Repo
+from dvc.dependency.param import ParamsDependency
+from updown.dvcyaml import snakemake_jobs
+
+jobs, config = snakemake_jobs(Path("Snakefile"))
+snake = {}
+for job in jobs:
+    name = job.rule.name
+    if "ticker" in job.wildcards_dict:
+        name = f"{name}@{job.wildcards_dict['ticker']}"
+    params = []
+    for key, value in job.params.items():
+        if key in config:
+            params += [key] if value == config[key] else [f"{key}.{k}" for k in value]
+    snake[name] = {"cmd": job.shellcmd, "inputs": sorted(map(str, job.input)),
+                   "outputs": sorted(map(str, job.output)), "params": sorted(params)}
+dvc = {}
+for stage in Repo(".").index.stages:
+    params = sorted(p for d in stage.deps if isinstance(d, ParamsDependency) for p in d.params)
+    deps = sorted(str(d.def_path) for d in stage.deps if not isinstance(d, ParamsDependency))
+    dvc[stage.addressing] = {"cmd": stage.cmd, "deps": deps,
+                             "outs": sorted(str(o.def_path) for o in stage.outs), "params": params}
+print(json.dumps({"snake": snake, "dvc": dvc}))
+"""
+
+
+def both_views(project: Path) -> tuple[dict, dict]:
+    out = run(["python", "-c", DUMP], project).stdout
+    views = json.loads(out.strip().splitlines()[-1])
+    return views["snake"], views["dvc"]
+
+
+def assert_same_dag(snake: dict, dvc: dict) -> None:
+    assert sorted(snake) == sorted(dvc), "stage names differ"
+    for name, job in snake.items():
+        stage = dvc[name]
+        assert job["cmd"] == stage["cmd"], name
+        assert job["outputs"] == stage["outs"], name
+        assert job["params"] == stage["params"], name
+        for path in job["inputs"]:  # every Snakemake input is a DVC dep, or inside a dep folder
+            assert any(path == d or path.startswith(d + "/") for d in stage["deps"]), (name, path)
+        for dep in stage["deps"]:  # and no DVC dep is unknown to Snakemake
+            assert any(p == dep or p.startswith(dep + "/") for p in job["inputs"]), (name, dep)
+
+
+def test_committed_dvc_yaml_is_rendered_from_the_current_snakefile() -> None:
+    done = run(["updown", "dvc-yaml", "--check"], REPO, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.integration
+def test_snakefile_and_dvc_yaml_declare_the_same_dag(new_project) -> None:
+    project = new_project()
+    assert_same_dag(*both_views(project))
+
+
+@pytest.mark.integration
+def test_the_dags_agree_for_another_source_and_ticker_list(new_project) -> None:
+    project = new_project()
+    set_params(project, {"data.source": "csv", "data.tickers": ["AAPL", "BRK.B", "EURUSD=X"]})
+    snake, dvc = both_views(project)
+    assert "acquire@BRK.B" in snake
+    assert snake["acquire@BRK.B"]["outputs"] == ["data/raw/csv/BRK.B.parquet"]
+    assert_same_dag(snake, dvc)
