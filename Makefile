@@ -41,8 +41,13 @@ unit: $(STAMP)
 
 test: lint unit
 
+# The store the track stage logs to (params mlflow.tracking_uri, $$MLFLOW_TRACKING_URI, else
+# sqlite:///mlflow.db here); a tracking server has its own UI. Localhost only: PORT=5001 to move.
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}
+	@uri=$$($(BIN)/python -m updown.track) || exit 1; \
+	case "$$uri" in http*) echo "runs are on the tracking server $$uri: open it in a browser"; exit 0;; esac; \
+	echo "MLflow UI for $$uri on http://127.0.0.1:$${PORT:-5000}"; \
+	exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${PORT:-5000}
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -1,10 +1,21 @@
 # updown: acquire -> validate -> label / features -> train -> evaluate -> track -> predict.
 # dvc.yaml is rendered from this workflow (`make dvc.yaml`); a test keeps the two in step.
 import os
+import sys
 
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# Check params.yaml with updown's own rules first: a bad key, type, date or ticker stops the run
+# with one line naming it (and a YAML syntax error with its line), before any job starts.
+from updown.config import load_params
+from updown.errors import UpdownError
+
+try:
+    load_params("params.yaml")
+except UpdownError as exc:
+    sys.exit(f"updown: error: {' '.join(str(exc).split())}")
 
 
 configfile: "params.yaml"

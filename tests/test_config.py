@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from updown.config import build_params, load_params, read_yaml
 from updown.errors import UpdownError
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run, set_params
 
 # Run inside the project so Snakemake and DVC see the same tree; prints both views as JSON.

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from updown.errors import UpdownError
 from updown.io import atomic_path, read_json, ticker_path, write_json, write_parquet
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_project, run, set_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]

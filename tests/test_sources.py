@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from updown.config import load_params
 from updown.errors import UpdownError
 from updown.sources import get_fetch

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run, set_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared]

@@ -1,7 +1,8 @@
 rule acquire:
-    # One job per ticker: adding a ticker fetches only that ticker.
+    # One job per ticker: adding a ticker fetches only that ticker. update(): Snakemake keeps the
+    # previous snapshot while the job runs and puts it back if the fetch fails (DVC: persist).
     output:
-        "data/raw/{source}/{ticker}.parquet",
+        update("data/raw/{source}/{ticker}.parquet"),
     log:
         "logs/acquire/{source}/{ticker}.log",
     conda:

@@ -4,6 +4,7 @@ rule train:
         labels="data/interim/labels.parquet",
     output:
         model="models/model.txt",
+        folds=directory("models/folds"),
         baselines="models/baselines.json",
         curve="reports/train_curve.csv",
     log:
@@ -19,16 +20,18 @@ rule train:
         train=section("train"),
     shell:
         "updown train --params params.yaml --features {input.features} --labels {input.labels} "
-        "--model {output.model} --baselines {output.baselines} --curve {output.curve} --log {log}"
+        "--model {output.model} --folds {output.folds} --baselines {output.baselines} "
+        "--curve {output.curve} --log {log}"
 
 
 rule evaluate:
     input:
         features="data/processed/features.parquet",
         labels="data/interim/labels.parquet",
+        prices="data/interim/prices.parquet",
         model="models/model.txt",
+        folds="models/folds",
         baselines="models/baselines.json",
-        curve="reports/train_curve.csv",
     output:
         metrics="reports/metrics.json",
         plots=directory("reports/plots"),
@@ -46,6 +49,7 @@ rule evaluate:
         evaluate=section("evaluate"),
     shell:
         "updown evaluate --params params.yaml --features {input.features} "
-        "--labels {input.labels} --model {input.model} --baselines {input.baselines} "
-        "--curve {input.curve} --metrics {output.metrics} --plots {output.plots} "
+        "--labels {input.labels} --prices {input.prices} --model {input.model} "
+        "--folds {input.folds} --baselines {input.baselines} "
+        "--metrics {output.metrics} --plots {output.plots} "
         "--predictions {output.predictions} --report {output.report} --log {log}"

@@ -10,6 +10,7 @@ rule track:
         report="reports/report.html",
         plots="reports/plots",
         validation="reports/validation.json",
+        baselines="models/baselines.json",
     output:
         "reports/mlflow_run.json",
     log:
@@ -20,15 +21,22 @@ rule track:
         mem_mb=4000,
         runtime=30,
     params:
-        mlflow=section("mlflow"),
+        # Where runs go is not part of the result (and a URI may hold a password, which
+        # Snakemake would print and DVC would write to dvc.lock): a new tracking_uri alone
+        # reruns nothing; `--forcerun track` logs the current result there.
+        mlflow=section("mlflow", exclude=("tracking_uri",)),
+        # The logged model scores windows of history_bars bars: a new window, a new run.
+        predict=section("predict", exclude=("max_staleness_bars",)),
     shell:
         "updown track --params params.yaml --model {input.model} --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --metrics {input.metrics} "
         "--curve {input.curve} --report {input.report} --plots {input.plots} "
-        "--validation {input.validation} --out {output} --log {log}"
+        "--validation {input.validation} --baselines {input.baselines} --out {output} "
+        "--log {log}"
 
 
 rule predict:
+    # The latest bar of every ticker scored the way the served model scores raw bars.
     input:
         model="models/model.txt",
         prices="data/interim/prices.parquet",
@@ -45,7 +53,9 @@ rule predict:
     params:
         features=section("features"),
         predict=section("predict"),
-        evaluate=section("evaluate"),
+        evaluate=section(
+            "evaluate", exclude=[k for k in config["evaluate"] if k != "threshold"]
+        ),
     shell:
         "updown predict --params params.yaml --model {input.model} --prices {input.prices} "
         "--run {input.run} --out {output} --log {log}"

@@ -11,8 +11,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from updown.errors import UpdownError
+from updown.errors import UpdownError, describe_error
+
+if TYPE_CHECKING:
+    from updown.config import Params
 
 log = logging.getLogger("updown")
 
@@ -87,10 +91,12 @@ def cmd_features(a: argparse.Namespace) -> None:
     from updown.features import feature_names, make_features
     from updown.io import read_parquet, write_parquet
 
+    from updown.guards import check_feature_history
+
     params = load_params(a.params)
-    features = make_features(
-        read_parquet(a.prices), params.features, intraday=params.data.interval != "1d"
-    )
+    prices = read_parquet(a.prices)
+    check_feature_history(prices, params.features)
+    features = make_features(prices, params.features, intraday=params.data.interval != "1d")
     write_parquet(features, a.out)
     log.info("%d features x %d rows -> %s", len(feature_names(features)), len(features), a.out)
 
@@ -100,38 +106,104 @@ def cmd_train(a: argparse.Namespace) -> None:
     from updown.io import read_parquet, write_csv, write_json, write_text
     from updown.train import train_model, training_table
 
+    from updown.guards import check_split_dates
+
     params = load_params(a.params)
     labels = read_parquet(a.labels)
-    table = training_table(read_parquet(a.features), labels, params.split)
-    result = train_model(table, params.train, labels.attrs.get("label_kind", params.label.kind))
-    write_text(result.model_text, a.model)
-    write_json({**result.baselines, "best_iteration": result.best_iteration}, a.baselines)
-    write_csv(result.curve, a.curve)
-    log.info("trained: best iteration %d -> %s", result.best_iteration, a.model)
+    check_split_dates(labels["timestamp"], params.split)
+    kind = labels.attrs.get("label_kind", params.label.kind)
+    table = training_table(read_parquet(a.features), labels)
+    result = train_model(table, params.split, params.train, kind)
+    folds = Path(a.folds)
+    folds.mkdir(parents=True, exist_ok=True)
+    for stale in folds.glob("fold_*.txt"):  # a previous run may have had more folds
+        stale.unlink()
+    for f in result.folds:
+        write_text(f.model_text, folds / f"fold_{f.fold:02d}.txt")
+    write_csv(result.fold_curves(), folds / "curves.csv")
+    write_text(result.final.model_text, a.model)
+    summary = {
+        **result.summary(),
+        "label_kind": kind,
+        "horizon": labels.attrs.get("horizon", str(params.label.horizon)),
+        "split_mode": params.split.mode,
+    }
+    write_json(summary, a.baselines)
+    write_csv(result.final.curve, a.curve)
+    log.info(
+        "trained %s (%s) on %d fold(s): best iteration %d -> %s",
+        result.objective,
+        kind,
+        len(result.folds),
+        result.final.best_iteration,
+        a.model,
+    )
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
+    import pandas as pd
+
     from updown.config import load_params
-    from updown.evaluate import evaluate, test_predictions
+    from updown.evaluate import FoldInput, evaluate
     from updown.io import read_json, read_parquet, write_json, write_parquet, write_text
     from updown.plots import write_plots
     from updown.report import render_report
-    from updown.train import training_table
+    from updown.train import fold_blocks, task_for, training_table
 
     params = load_params(a.params)
+    summary = read_json(a.baselines)
+    labels = read_parquet(a.labels)
+    kind = labels.attrs.get("label_kind", params.label.kind)
+    if kind != summary.get("label_kind"):
+        raise UpdownError(
+            f"{a.baselines}: trained on {summary.get('label_kind')!r} labels but {a.labels} "
+            f"holds {kind!r}: rerun train"
+        )
+    table = training_table(read_parquet(a.features), labels)
+    blocks = fold_blocks(table, params.split)
+    if len(blocks) != len(summary["folds"]):
+        raise UpdownError(
+            f"{a.folds}: {len(summary['folds'])} trained fold(s), but the split now gives "
+            f"{len(blocks)}: rerun train"
+        )
+    folds = []
+    for b, f in zip(blocks, summary["folds"], strict=True):
+        path = Path(a.folds) / f"fold_{f['fold']:02d}.txt"
+        if not path.is_file():
+            raise UpdownError(f"{path}: fold model missing: rerun train")
+        folds.append(FoldInput(f["fold"], b, path.read_text(), f["baselines"]))
     model_text = Path(a.model).read_text()
-    baselines = read_json(a.baselines)
-    table = training_table(read_parquet(a.features), read_parquet(a.labels), params.split)
-    predictions = test_predictions(table, model_text, baselines)
-    import pandas as pd
-
-    metrics = evaluate(predictions, params.evaluate, int(baselines["best_iteration"]))
-    pngs = write_plots(predictions, pd.read_csv(a.curve), model_text, Path(a.plots))
-    write_parquet(predictions, a.predictions)
-    write_json(metrics, a.metrics)
-    write_text(render_report(metrics, pngs, "updown report"), a.report)
+    ev = evaluate(
+        table,
+        folds,
+        read_parquet(a.prices),
+        task_for(kind),
+        params.evaluate,
+        int(summary["best_iteration"]),
+    )
+    ev.context["loss_name"] = summary["metric"]
+    curves = pd.read_csv(Path(a.folds) / "curves.csv")
+    figures = write_plots(ev, curves, model_text, Path(a.plots), params.evaluate.calibration_bins)
+    meta = {
+        "label_kind": kind,
+        "horizon": summary.get("horizon", "?"),
+        "objective": summary["objective"],
+        "metric": summary["metric"],
+        "split_mode": summary.get("split_mode", params.split.mode),
+    }
+    write_parquet(ev.predictions, a.predictions)
+    write_json(ev.metrics, a.metrics)
+    write_text(render_report(ev, figures, meta), a.report)
+    boot = ev.metrics[f"bootstrap_{ev.headline}"]
     log.info(
-        "test ROC AUC %s (%d rows) -> %s", metrics["model"]["roc_auc"], len(predictions), a.metrics
+        "test %s %s (%s..%s), %d rows; verdict vs baselines %s -> %s",
+        ev.headline,
+        ev.intervals["model"].point,
+        boot.get("model_lo"),
+        boot.get("model_hi"),
+        len(ev.predictions),
+        ev.metrics["verdict"],
+        a.metrics,
     )
 
 
@@ -152,38 +224,93 @@ def cmd_track(a: argparse.Namespace) -> None:
         report=Path(a.report),
         plots=Path(a.plots),
         validation=Path(a.validation),
+        baselines=Path(a.baselines) if a.baselines else None,
     )
     run = log_run(params, inputs, Path.cwd())
     write_json(run, a.out)
     log.info("logged MLflow run %s at %s", run["run_id"], run["tracking_uri"])
+    if run["run_url"]:
+        log.info("view it at %s", run["run_url"])
+
+
+def _model_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError as exc:
+        raise UpdownError(f"{path}: file not found (run the pipeline to train a model)") from exc
+
+
+def _run_id(path: str | None) -> str:
+    from updown.io import read_json
+
+    if not path or not Path(path).exists():
+        return ""
+    return str(read_json(path).get("run_id", ""))
 
 
 def cmd_predict(a: argparse.Namespace) -> None:
     from updown.config import load_params
-    from updown.io import read_json, read_parquet, write_csv
-    from updown.predict import predict_latest
+    from updown.io import read_parquet, write_csv
 
     params = load_params(a.params)
-    run_id = read_json(a.run)["run_id"] if a.run else ""
+    if a.ticker:
+        _answer_question(a, params)
+        return
+    if not a.out:
+        raise UpdownError("predict: give --out (score the latest bar of every ticker) or --ticker")
+    from updown.predict import predict_latest
+
     latest = predict_latest(
-        read_parquet(a.prices),
-        Path(a.model).read_text(),
-        params.features,
-        params.predict,
-        params.data.interval,
-        params.evaluate.threshold,
-        run_id,
+        read_parquet(a.prices), _model_text(a.model), params, _run_id(a.run)
     )
     write_csv(latest, a.out)
-    for row in latest.itertuples():
+    value = "p_up" if "p_up" in latest.columns else "predicted_return"
+    for row in latest.to_dict("records"):
         log.info(
-            "%s as of %s: %s (P(up)=%.3f)%s",
-            row.ticker,
-            row.as_of,
-            row.direction,
-            row.p_up,
-            " STALE" if row.stale else "",
+            "%s as of %s: %s (%s=%.4f)%s",
+            row["ticker"],
+            row["as_of"],
+            row["direction"],
+            value,
+            row[value],
+            " STALE" if row["stale"] else "",
         )
+
+
+def _answer_question(a: argparse.Namespace, params: Params) -> None:
+    """`updown predict --ticker T [--as-of DAY] [--json]`: up or down from that bar, how sure."""
+    import json
+
+    import pandas as pd
+
+    from updown.io import check_ticker, read_parquet
+    from updown.predict import answer, fetch_bars, model_profile, parse_as_of
+
+    ticker = check_ticker(a.ticker)
+    model_text = _model_text(a.model)
+    prices = read_parquet(a.prices)
+    profile = model_profile(prices, model_text, params, _run_id(a.run))
+    as_of = parse_as_of(a.as_of)[0] if a.as_of else None
+    beyond = as_of is not None and as_of.date() > params.data.end
+    if ticker not in set(prices["ticker"]) or beyond:
+        from updown.sources import get_fetch
+
+        needed = sorted({ticker, *(profile.tickers if profile.cross_sectional else ())})
+        when = as_of if as_of is not None else pd.Timestamp.now(tz="UTC")
+        log.info("fetching %s from %s up to %s", ", ".join(needed), params.data.source, when)
+        prices = fetch_bars(needed, when, params, profile, get_fetch(params.data.source))
+    row = answer(prices, ticker, as_of, model_text, params, profile)
+    if a.json:
+        print(json.dumps(row, sort_keys=True))
+        return
+    value = (
+        f"P(up) = {row['p_up']:.4f}"
+        if "p_up" in row
+        else f"predicted return {row['predicted_return']:+.5f}"
+    )
+    run = f", model run {row['run_id'][:8]}" if row["run_id"] else ""
+    stale = " (STALE: no recent bar)" if row["stale"] else ""
+    print(f"{ticker} as of {row['as_of']}: {row['direction']}, {value}{run}{stale}")
 
 
 def cmd_dvc_yaml(a: argparse.Namespace) -> None:
@@ -243,9 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
         "train LightGBM and the baselines",
         ("--features", "features"),
         ("--labels", "labels"),
-        ("--model", "model (LightGBM text)"),
-        ("--baselines", "baselines (JSON)"),
-        ("--curve", "loss curve (CSV)"),
+        ("--model", "deployed model (LightGBM text; the last fold's)"),
+        ("--folds", "folder of every fold's model and loss curve"),
+        ("--baselines", "baselines and fold summary (JSON)"),
+        ("--curve", "loss curve of the deployed model (CSV)"),
     )
     stage(
         "evaluate",
@@ -253,15 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
         "test the model and baselines on the test block",
         ("--features", "features"),
         ("--labels", "labels"),
-        ("--model", "model"),
+        ("--prices", "price panel (for the backtest)"),
+        ("--model", "deployed model"),
+        ("--folds", "folder of fold models (from train)"),
         ("--baselines", "baselines"),
-        ("--curve", "loss curve"),
         ("--metrics", "metrics (JSON)"),
         ("--plots", "plots folder"),
         ("--predictions", "test predictions (Parquet)"),
         ("--report", "report (HTML)"),
     )
-    stage(
+    track = stage(
         "track",
         cmd_track,
         "log the result as one MLflow run",
@@ -276,15 +405,26 @@ def build_parser() -> argparse.ArgumentParser:
         ("--validation", "validation report"),
         ("--out", "run ids (JSON)"),
     )
+    track.add_argument("--baselines", default=None, help="baselines (JSON), logged as an artifact")
     pred = stage(
         "predict",
         cmd_predict,
-        "score the latest bar of each ticker",
-        ("--model", "model"),
-        ("--prices", "price panel"),
-        ("--out", "latest (CSV)"),
+        "score the latest bar of each ticker (--out), or answer for one (--ticker)",
     )
-    pred.add_argument("--run", default=None, help="reports/mlflow_run.json, for the run id")
+    pred.add_argument("--model", default="models/model.txt", help="model (LightGBM text)")
+    pred.add_argument("--prices", default="data/interim/prices.parquet", help="price panel")
+    pred.add_argument("--out", default=None, help="latest bar of every ticker, scored (CSV)")
+    pred.add_argument(
+        "--run", default="reports/mlflow_run.json", help="the track stage's run ids (JSON)"
+    )
+    pred.add_argument("--ticker", default=None, help="answer for this ticker only")
+    pred.add_argument(
+        "--as-of",
+        default=None,
+        help="the bar to answer from: the last at or before this date (end of day, UTC) or "
+        "time; default the newest",
+    )
+    pred.add_argument("--json", action="store_true", help="print the answer as JSON")
     dvc = sub.add_parser("dvc-yaml", help="render dvc.yaml from the Snakefile (or --check it)")
     dvc.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not current")
     dvc.add_argument("--log", default=None)
@@ -294,11 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log)
     try:
+        _setup_logging(args.log)
         args.func(args)
-    except UpdownError as exc:
-        message = " ".join(str(exc).split())
+    except (UpdownError, OSError) as exc:
+        # OSError: a disk that is full, read-only or refuses us, met outside io.py's helpers.
+        message = " ".join(describe_error(exc).split())
         log.debug("details", exc_info=True)
         print(f"updown {args.stage}: error: {message}", file=sys.stderr)
         return 1

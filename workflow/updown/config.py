@@ -58,9 +58,15 @@ class ValidateConfig:
 
 @dataclass(frozen=True)
 class LabelConfig:
-    kind: str
+    kind: str  # direction | return | triple_barrier
     horizon: int
     threshold: float
+    threshold_unit: str = "return"  # return | volatility
+    dead_zone: str = "drop"  # drop | keep (direction: third class, label 2)
+    excess: bool = False
+    vol_window: int = 20
+    profit_take: float = 1.0
+    stop_loss: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,22 @@ class FeaturesConfig:
     range_windows: tuple[int, ...]
     volume_windows: tuple[int, ...]
     calendar: bool
+    preset: str = "all"  # all | qlib14
+    trend_windows: tuple[int, ...] = ()
+    quantile_windows: tuple[int, ...] = ()
+    oscillator_windows: tuple[int, ...] = ()
+    corr_windows: tuple[int, ...] = ()
+    candle: bool = True
+    calendar_timezone: str = "America/New_York"
+    cross_sectional: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    folds: int = 4
+    window: str = "expanding"  # expanding | rolling
+    valid_bars: int = 252
+    train_bars: int = 1260
 
 
 @dataclass(frozen=True)
@@ -78,28 +100,60 @@ class SplitConfig:
     train_end: dt.date
     valid_end: dt.date
     embargo_bars: int
+    mode: str = "holdout"  # holdout | walk_forward
+    walk_forward: WalkForwardConfig = WalkForwardConfig()
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int
     num_threads: int
+    objective: str
+    metric: str
     num_boost_round: int
     early_stopping_rounds: int
     learning_rate: float
     num_leaves: int
+    max_depth: int
     min_data_in_leaf: int
     feature_fraction: float
     bagging_fraction: float
     bagging_freq: int
+    lambda_l1: float
     lambda_l2: float
+    min_gain_to_split: float
     extra: dict[str, Any]
     linear_c: float
 
 
 @dataclass(frozen=True)
+class BootstrapConfig:
+    resamples: int
+    block_bars: int
+    confidence: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    mode: str
+    execution: str
+    cost_bps: float
+    quantile: float
+    periods_per_year: float | None
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     threshold: float
+    headline: str = "auto"
+    calibration_bins: int = 10
+    bootstrap: BootstrapConfig = BootstrapConfig(
+        resamples=1000, block_bars=20, confidence=0.95, seed=0
+    )
+    backtest: BacktestConfig = BacktestConfig(
+        mode="auto", execution="open", cost_bps=5.0, quantile=0.2, periods_per_year=None
+    )
 
 
 @dataclass(frozen=True)
@@ -107,11 +161,13 @@ class MlflowConfig:
     tracking_uri: str | None
     experiment: str
     registered_model: str | None
+    registered_alias: str = "candidate"
 
 
 @dataclass(frozen=True)
 class PredictConfig:
     max_staleness_bars: int
+    history_bars: int = 300
 
 
 @dataclass(frozen=True)
@@ -128,6 +184,11 @@ class Params:
     raw: dict[str, Any]
 
 
+# libyaml's loader when PyYAML has it: every stage process parses params.yaml and the schema, and
+# the pure-Python parser costs tens of milliseconds each time (x one acquire job per ticker).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; a syntax error names the file and line."""
     try:
@@ -135,7 +196,7 @@ def read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise UpdownError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -167,12 +228,16 @@ def schema_errors(raw: Any, schema: dict[str, Any] | None = None) -> list[str]:
                 messages.append(f"{path}: unknown key (allowed: {', '.join(sorted(allowed))})")
             continue
         if err.validator == "pattern" and "tickers" in where:
+            shown = repr(err.instance)
+            if len(shown) > 42:  # a pasted blob: enough to recognise it, not a screenful
+                shown = f"{shown[:40]}... ({len(err.instance)} characters)"
             messages.append(
-                f"{where}: ticker {err.instance!r} is not safe as a file name "
+                f"{where}: ticker {shown} is not safe as a file name "
                 "(use letters, digits and . ^ = _ -, at most 32, no leading dot or '..')"
             )
             continue
-        messages.append(f"{where}: {err.message}")
+        message = err.message if len(err.message) <= 300 else f"{err.message[:297]}..."
+        messages.append(f"{where}: {message}")
     return sorted(set(messages))
 
 
@@ -184,8 +249,26 @@ def _date(value: str, key: str) -> dt.date:
 
 
 def _features(f: dict[str, Any]) -> FeaturesConfig:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in f.items()}
+    try:
+        ZoneInfo(values["calendar_timezone"])
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UpdownError(
+            f"features.calendar_timezone: unknown time zone {values['calendar_timezone']!r}"
+        ) from exc
     return FeaturesConfig(**values)
+
+
+def _evaluate(e: dict[str, Any]) -> EvaluateConfig:
+    return EvaluateConfig(
+        **{
+            **e,
+            "bootstrap": BootstrapConfig(**e["bootstrap"]),
+            "backtest": BacktestConfig(**e["backtest"]),
+        }
+    )
 
 
 def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
@@ -201,16 +284,24 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         source=d["source"],
         tickers=tuple(d["tickers"]),
         interval=d["interval"],
-        start=_date(d["start"], "data.start"),
-        end=_date(d["end"], "data.end"),
+        start=_date(d["start"], f"{source}: data.start"),
+        end=_date(d["end"], f"{source}: data.end"),
         csv=CsvConfig(**{**d["csv"], "columns": dict(d["csv"]["columns"])}),
         yfinance=YfinanceConfig(**d["yfinance"]),
     )
     split = SplitConfig(
-        train_end=_date(s["train_end"], "split.train_end"),
-        valid_end=_date(s["valid_end"], "split.valid_end"),
+        train_end=_date(s["train_end"], f"{source}: split.train_end"),
+        valid_end=_date(s["valid_end"], f"{source}: split.valid_end"),
         embargo_bars=s["embargo_bars"],
+        mode=s["mode"],
+        walk_forward=WalkForwardConfig(**s["walk_forward"]),
     )
+    label = LabelConfig(**raw["label"])
+    if label.excess and label.kind == "triple_barrier":
+        raise UpdownError(
+            f"{source}: label.excess applies to direction and return labels, not triple_barrier "
+            "(its barriers follow each ticker's own path)"
+        )
     if data.start >= data.end:
         raise UpdownError(
             f"{source}: data.start ({data.start}) must be before data.end ({data.end})"
@@ -225,11 +316,11 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     return Params(
         data=data,
         validate=ValidateConfig(**{**v, "overrides": dict(v["overrides"])}),
-        label=LabelConfig(**raw["label"]),
+        label=label,
         features=_features(raw["features"]),
         split=split,
         train=TrainConfig(**raw["train"]),
-        evaluate=EvaluateConfig(**raw["evaluate"]),
+        evaluate=_evaluate(raw["evaluate"]),
         mlflow=MlflowConfig(**raw["mlflow"]),
         predict=PredictConfig(**raw["predict"]),
         raw=raw,

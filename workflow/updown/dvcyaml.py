@@ -26,9 +26,25 @@ PLOTS: list[dict[str, Any]] = [
     {
         "reports/plots/roc.csv": {
             "x": "fpr",
-            "y": "tpr",
+            "y": ["model", "majority", "momentum", "reversal", "linear"],
             "template": "simple",
-            "title": "ROC (test)",
+            "title": "ROC (test): true positive rate by false positive rate",
+        }
+    },
+    {
+        "reports/plots/calibration.csv": {
+            "x": "predicted",
+            "y": "observed",
+            "template": "simple",
+            "title": "Calibration (test): observed by predicted, equal-count bins",
+        }
+    },
+    {
+        "reports/plots/confusion.csv": {
+            "x": "actual",
+            "y": "predicted",
+            "template": "confusion",
+            "title": "Confusion matrix (test, model)",
         }
     },
     {
@@ -37,6 +53,14 @@ PLOTS: list[dict[str, Any]] = [
             "y": "feature",
             "template": "bar_horizontal",
             "title": "Feature importance (gain)",
+        }
+    },
+    {
+        "reports/plots/equity.csv": {
+            "x": "year",
+            "y": ["model", "buy_and_hold"],
+            "template": "simple",
+            "title": "Equity curve (test, net of costs)",
         }
     },
 ]
@@ -106,6 +130,12 @@ def stage_for(jobs: list[Any], config: dict[str, Any], foreach_outputs: set[str]
         if dep not in deps:
             deps.append(dep)
     outs, metrics = _outs([_templated(p, source, ticker) for p in first.output])
+    # Snakemake's update() (keep the old file while the job runs, restore it if the job fails)
+    # is DVC's persist: neither deletes the previous raw snapshot before a refetch.
+    from snakemake.io import is_flagged
+
+    kept = {_templated(p, source, ticker) for p in first.output if is_flagged(p, "update")}
+    outs = [{o: {"persist": True}} if o in kept else o for o in outs]
     body: dict[str, Any] = {"cmd": _templated(first.shellcmd, source, ticker)}
     if deps:
         body["deps"] = deps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -15,6 +16,10 @@ import pandas as pd
 
 from updown.errors import UpdownError
 
+# mkstemp makes 0600 files; an output should get the permissions any new file would (0644 under
+# the usual umask), for the next stage, DVC's cache and the user's other tools alike.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _SAFE_TICKER = re.compile(r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.^=_-]{1,32}$")
 
 
@@ -39,25 +44,92 @@ def ticker_path(root: Path | str, ticker: str, suffix: str = ".parquet") -> Path
     return path
 
 
+def _cannot_write(path: Path, exc: OSError) -> UpdownError:
+    """One line naming the output and, when it differs, the path the system refused."""
+    text = str(exc).strip()
+    reason = exc.strerror or (text.splitlines()[0] if text else type(exc).__name__)
+    refused = getattr(exc, "filename", None)
+    if refused and Path(refused) != path and not Path(refused).name.startswith(f".{path.name}."):
+        reason = f"{refused}: {reason}"
+    return UpdownError(f"{path}: cannot write: {reason}")
+
+
+def _remove_stale_temporaries(path: Path, keep: Path) -> None:
+    # A writer killed mid-write (SIGKILL, power cut) leaves its hidden temporary behind; the next
+    # successful write of the same output removes it. One output has one writer in the DAG.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if stale != keep:
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The data is flushed to disk before the rename, so neither a killed process nor a crash leaves
+    a partial file under the final name; failures raise UpdownError naming `path`.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise UpdownError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+        raise _cannot_write(path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, 0o666 & ~_UMASK)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
+        _remove_stale_temporaries(path, tmp)
     except OSError as exc:
-        raise UpdownError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+        raise _cannot_write(path, exc) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _fsync(path: Path) -> None:
+    if path.is_dir():
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:  # some file systems refuse to open folders; the rename still happened
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        return
+    with path.open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `path` (created if needed) for the block.
+
+    Serialises processes that share one resource, e.g. two pipelines writing one sqlite store.
+    """
+    import fcntl
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a")
+    except OSError as exc:
+        raise UpdownError(f"{path}: cannot create lock file: {exc.strerror or exc}") from exc
+    with fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def write_with(path: Path | str, writer: Callable[[Path], Any]) -> Path:
@@ -103,8 +175,10 @@ def read_json(path: Path | str) -> Any:
         return json.loads(Path(path).read_text())
     except FileNotFoundError as exc:
         raise UpdownError(f"{path}: file not found (run the stage that makes it first)") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UpdownError(f"{path}: not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise UpdownError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
 def write_text(text: str, path: Path | str) -> Path:

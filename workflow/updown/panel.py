@@ -1,29 +1,63 @@
 """Vectorised per-ticker operations on a long panel sorted by (ticker, timestamp).
 
-Rolling and shifting run once over whole columns; values whose window would cross into the
-previous ticker are masked, so no Python loop over tickers or rows is needed.
+Shifts and rolling windows run once over whole columns; a window never reaches into the previous
+ticker's rows, so no Python loop over tickers or rows is needed. Rolling windows are bounded at
+each ticker's first row (not just masked afterwards): pandas' running sums restart there, so a
+value at bar t of one ticker depends on that ticker's bars up to t only, bit for bit, whatever
+the other tickers hold or whatever comes after t.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from pandas.api.indexers import BaseIndexer
 
 
 def check_sorted(panel: pd.DataFrame) -> None:
-    keys = panel[["ticker", "timestamp"]]
-    if not keys.equals(keys.sort_values(["ticker", "timestamp"], ignore_index=True)) and len(panel):
-        raise ValueError("panel must be sorted by (ticker, timestamp) with a default index")
+    """Raise ValueError unless `panel` is sorted by (ticker, timestamp), unique, default index."""
+    if not len(panel):
+        return
+    if not isinstance(panel.index, pd.RangeIndex) or panel.index.start != 0:
+        raise ValueError("panel must have a default RangeIndex")
+    ticker = panel["ticker"].to_numpy()
+    ts = pd.DatetimeIndex(panel["timestamp"]).asi8
+    same = ticker[1:] == ticker[:-1]
+    ticker_ok = np.all(same | (ticker[1:] > ticker[:-1]))
+    # Each ticker forms one run and its timestamps strictly increase along it.
+    if not ticker_ok or not np.all(~same | (ts[1:] > ts[:-1])):
+        raise ValueError(
+            "panel must be sorted by (ticker, timestamp), one row per pair, with a default index"
+        )
 
 
 def position_in_ticker(ticker: pd.Series) -> np.ndarray:
-    """0, 1, 2, ... within each ticker's run of rows."""
-    return ticker.groupby(ticker, sort=False).cumcount().to_numpy()
+    """0, 1, 2, ... within each ticker's run of rows (rows sorted by ticker)."""
+    values = ticker.to_numpy()
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    first[1:] = values[1:] != values[:-1]
+    idx = np.arange(n, dtype=np.int64)
+    return idx - np.maximum.accumulate(np.where(first, idx, 0))
 
 
 def rows_left_in_ticker(ticker: pd.Series) -> np.ndarray:
-    """How many rows of the same ticker follow each row."""
-    return ticker.groupby(ticker, sort=False).cumcount(ascending=False).to_numpy()
+    """How many rows of the same ticker follow each row (rows sorted by ticker)."""
+    values = ticker.to_numpy()
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    last = np.empty(n, dtype=bool)
+    last[-1] = True
+    last[:-1] = values[1:] != values[:-1]
+    idx = np.arange(n, dtype=np.int64)
+    ends = np.minimum.accumulate(np.where(last, idx, n)[::-1])[::-1]
+    return ends - idx
 
 
 def lag(values: pd.Series, n: int, pos: np.ndarray) -> pd.Series:
@@ -38,20 +72,71 @@ def lead(values: pd.Series, n: int, left: np.ndarray) -> pd.Series:
     return out.where(left >= n)
 
 
-def rolling(values: pd.Series, window: int, pos: np.ndarray, how: str) -> pd.Series:
-    """Trailing `how` (mean, std, min, max, sum) over `window` rows ending at each row, per ticker."""
-    roll = values.rolling(window, min_periods=window)
-    out = getattr(roll, how)()
-    return out.where(pos >= window - 1)
+class TickerWindow(BaseIndexer):
+    """Trailing windows of `window_size` rows that start no earlier than the ticker's first row.
+
+    `first_row[i]` is the index of the first row of row i's ticker.
+    """
+
+    first_row: np.ndarray
+
+    def get_window_bounds(
+        self,
+        num_values: int = 0,
+        min_periods: int | None = None,
+        center: bool | None = None,
+        closed: str | None = None,
+        step: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        end = np.arange(1, num_values + 1, dtype=np.int64)
+        start = np.maximum(end - self.window_size, self.first_row)
+        return start.astype(np.int64), end
+
+
+def _window(values: pd.Series, window: int, pos: np.ndarray) -> Any:
+    first_row = np.arange(len(pos), dtype=np.int64) - pos
+    indexer = TickerWindow(window_size=window, first_row=first_row)
+    return values.rolling(indexer, min_periods=window)
+
+
+def rolling(values: pd.Series, window: int, pos: np.ndarray, how: str, **kwargs: Any) -> pd.Series:
+    """Trailing `how` (mean, sum, std, var, min, max, quantile, ...) over the `window` rows ending
+    at each row, within its ticker; NaN until the ticker has `window` rows. `kwargs` go to the
+    pandas method (e.g. q=0.8 for quantile, ddof=0 for std)."""
+    out: pd.Series = getattr(_window(values, window, pos), how)(**kwargs)
+    return out
 
 
 def rolling_corr(a: pd.Series, b: pd.Series, window: int, pos: np.ndarray) -> pd.Series:
-    out = a.rolling(window, min_periods=window).corr(b)
-    return out.where(pos >= window - 1)
+    """Trailing Pearson correlation of a and b over `window` rows within each ticker."""
+    out: pd.Series = _window(a, window, pos).corr(b)
+    return out
+
+
+def bars_since_extreme(values: pd.Series, window: int, pos: np.ndarray, how: str) -> pd.Series:
+    """Rows since the window's max (`how="max"`) or min, 0 = this row; NaN until `window` rows.
+
+    Exact per window (a strided view, no running state); ties go to the most recent row.
+    """
+    x = values.to_numpy(dtype=np.float64)
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n >= window:
+        # Reverse each window so argmax/argmin (first hit) picks the most recent of equal values.
+        view = np.lib.stride_tricks.sliding_window_view(x, window)[:, ::-1]
+        hit = np.argmax(view, axis=1) if how == "max" else np.argmin(view, axis=1)
+        out[window - 1 :] = hit
+    out[pos < window - 1] = np.nan
+    return pd.Series(out, index=values.index)
 
 
 def adjusted_ohlc(panel: pd.DataFrame) -> pd.DataFrame:
-    """open, high, low, close scaled by adj_close / close, so splits and dividends do not jump."""
+    """open, high, low, close scaled by adj_close / close, so splits and dividends do not jump;
+    volume divided by the same factor (a 2:1 split doubles raw volume, not adjusted volume).
+
+    Back-adjusted levels at bar t depend on later corporate actions; everything computed from
+    them here is a ratio within a window ending at t, which that common factor cancels out of.
+    """
     factor = panel["adj_close"] / panel["close"]
     return pd.DataFrame(
         {
@@ -59,7 +144,7 @@ def adjusted_ohlc(panel: pd.DataFrame) -> pd.DataFrame:
             "high": panel["high"] * factor,
             "low": panel["low"] * factor,
             "close": panel["adj_close"],
-            "volume": panel["volume"],
+            "volume": panel["volume"] / factor,
         },
         index=panel.index,
     )

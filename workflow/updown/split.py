@@ -1,20 +1,43 @@
-"""Time-ordered train / validation / test blocks with purging and an embargo.
+"""Time-ordered train / validation / test blocks with purging and an embargo; walk-forward folds.
 
-A row belongs to the block its timestamp falls in. A row is purged when its label window (up to
-`label_end`) reaches past the end of its own block, so no training label looks into validation
-or test. The first `embargo_bars` rows of each later block are dropped per ticker.
+A row belongs to the block its timestamp falls in. A row is purged (block '') when its label
+window (up to `label_end`) reaches the next block, so no training label looks into validation or
+test, and no validation label into test. The first `embargo_bars` rows of each ticker in every
+later block (validation, test) are dropped too, a gap after each block boundary.
+
+- holdout (`split.mode: holdout`): train up to `train_end`, validation up to `valid_end`, test
+  after it. Dates are whole UTC days: a block runs through the end of its day.
+- walk_forward: the test period (bars after `valid_end`) is cut into `folds` consecutive blocks
+  of (near) equal numbers of distinct timestamps. Fold k tests on block k, validates on the
+  `valid_bars` timestamps just before it, and trains on every earlier bar (`window: expanding`)
+  or on the `train_bars` timestamps before the validation block (`rolling`). Rows after the
+  fold's test block are not used by it. Bars counted here are distinct timestamps of the panel.
+
+Every helper returns block names aligned with `rows`: "train", "valid", "test" or "" (unused).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from updown.config import SplitConfig
+from updown.errors import UpdownError
 
 BLOCKS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Half-open time ranges [start, end) of one fold's blocks (UTC timestamps)."""
+
+    train_start: pd.Timestamp
+    valid_start: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
 
 
 def _boundary(day: dt.date) -> pd.Timestamp:
@@ -22,19 +45,103 @@ def _boundary(day: dt.date) -> pd.Timestamp:
     return pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
 
 
-def assign_blocks(rows: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
-    """'train', 'valid', 'test' or '' (purged/embargoed) for each labelled row.
-
-    `rows` needs ticker, timestamp and label_end, sorted by (ticker, timestamp).
-    """
+def _label_blocks(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> pd.Series:
+    """Block names for one fold: by timestamp, then purge, then embargo."""
     ts, end = rows["timestamp"], rows["label_end"]
-    b1, b2 = _boundary(cfg.train_end), _boundary(cfg.valid_end)
-    block = np.where(ts < b1, "train", np.where(ts < b2, "valid", "test")).astype(object)
-    purged = ((block == "train") & (end >= b1)) | ((block == "valid") & (end >= b2))
-    block[purged.to_numpy()] = ""
-    if cfg.embargo_bars:
+    block = np.select(
+        [
+            (ts >= fold.train_start) & (ts < fold.valid_start),
+            (ts >= fold.valid_start) & (ts < fold.test_start),
+            (ts >= fold.test_start) & (ts < fold.test_end),
+        ],
+        list(BLOCKS),
+        default="",
+    ).astype(object)
+    # Purge: a label window that reaches the next block's first instant overlaps it.
+    purged = ((block == "train") & (end >= fold.valid_start).to_numpy()) | (
+        (block == "valid") & (end >= fold.test_start).to_numpy()
+    )
+    block[purged] = ""
+    if embargo_bars:
         for name in ("valid", "test"):
-            in_block = pd.Series(block == name, index=rows.index)
-            rank = in_block.groupby(rows["ticker"]).cumsum()
-            block[(in_block & (rank <= cfg.embargo_bars)).to_numpy()] = ""
+            # Per ticker: the first rows of the block in time, whether purged or not.
+            in_block = pd.Series((ts >= _start(fold, name)) & (ts < _end(fold, name)))
+            rank = in_block.groupby(rows["ticker"].to_numpy()).cumsum().to_numpy()
+            block[(in_block.to_numpy() & (rank <= embargo_bars)) & (block == name)] = ""
     return pd.Series(block, index=rows.index, name="block").astype("str")
+
+
+def _start(fold: Fold, name: str) -> pd.Timestamp:
+    return fold.valid_start if name == "valid" else fold.test_start
+
+
+def _end(fold: Fold, name: str) -> pd.Timestamp:
+    return fold.test_start if name == "valid" else fold.test_end
+
+
+def holdout_fold(cfg: SplitConfig) -> Fold:
+    return Fold(
+        train_start=pd.Timestamp.min.tz_localize("UTC"),
+        valid_start=_boundary(cfg.train_end),
+        test_start=_boundary(cfg.valid_end),
+        test_end=pd.Timestamp.max.tz_localize("UTC"),
+    )
+
+
+def assign_blocks(rows: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
+    """'train', 'valid', 'test' or '' (purged/embargoed) for each labelled row, by the holdout
+    dates. `rows` needs ticker, timestamp and label_end, sorted by (ticker, timestamp)."""
+    return _label_blocks(rows, holdout_fold(cfg), cfg.embargo_bars)
+
+
+def walk_forward_bounds(timestamps: pd.Series, cfg: SplitConfig) -> list[Fold]:
+    """The folds' time ranges for rows with these timestamps (see the module docstring)."""
+    wf = cfg.walk_forward
+    unique = pd.DatetimeIndex(timestamps.drop_duplicates()).sort_values()
+    after = unique[unique >= _boundary(cfg.valid_end)]
+    if len(after) < wf.folds:
+        raise UpdownError(
+            f"split.walk_forward.folds: {wf.folds} test blocks need at least as many bars after "
+            f"split.valid_end ({cfg.valid_end}); the data has {len(after)}"
+        )
+    folds = []
+    for k, block in enumerate(np.array_split(np.arange(len(after)), wf.folds), start=1):
+        test_start = after[block[0]]
+        test_end = after[block[-1] + 1] if block[-1] + 1 < len(after) else _after_last(unique)
+        at = unique.get_loc(test_start)
+        valid_at = at - wf.valid_bars
+        train_at = 0 if wf.window == "expanding" else valid_at - wf.train_bars
+        if valid_at <= 0:
+            raise UpdownError(
+                f"split.walk_forward: fold {k} has no training bars before its "
+                f"{wf.valid_bars} validation bars (valid_bars too large for the data)"
+            )
+        folds.append(
+            Fold(
+                train_start=unique[max(train_at, 0)],
+                valid_start=unique[valid_at],
+                test_start=test_start,
+                test_end=test_end,
+            )
+        )
+    return folds
+
+
+def _after_last(unique: pd.DatetimeIndex) -> pd.Timestamp:
+    return unique[-1] + pd.Timedelta(microseconds=1)
+
+
+def walk_forward_folds(rows: pd.DataFrame, cfg: SplitConfig) -> list[pd.Series]:
+    """Block names per walk-forward fold (oldest test block first), each aligned with `rows`
+    (ticker, timestamp, label_end; sorted by ticker, timestamp)."""
+    return [
+        _label_blocks(rows, fold, cfg.embargo_bars)
+        for fold in walk_forward_bounds(rows["timestamp"], cfg)
+    ]
+
+
+def make_folds(rows: pd.DataFrame, cfg: SplitConfig) -> list[pd.Series]:
+    """Block names for each fold of `split.mode`: one for holdout, `folds` for walk_forward."""
+    if cfg.mode == "walk_forward":
+        return walk_forward_folds(rows, cfg)
+    return [assign_blocks(rows, cfg)]

@@ -1,5 +1,10 @@
-"""Train LightGBM on the time-ordered training block, early-stopped on the validation block,
-and fit the baselines it must beat on exactly the same rows."""
+"""Train LightGBM on the time-ordered training block, early-stopped on the validation block, and
+fit the baselines it must beat on exactly the same rows.
+
+In walk-forward mode (split.mode) the same happens once per fold: each fold's model and baselines
+see only that fold's training and validation rows, and score only its test rows (in evaluate).
+The last fold's model, the one trained on the most recent data, is the deployed `model.txt`.
+"""
 
 from __future__ import annotations
 
@@ -9,118 +14,202 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from updown.baselines import CLASSIFICATION, REGRESSION, fit_baselines
 from updown.config import SplitConfig, TrainConfig
 from updown.errors import UpdownError
-from updown.features import feature_names
-from updown.split import assign_blocks
+from updown.split import make_folds
 
 MIN_ROWS = {"train": 100, "valid": 20}
-OBJECTIVES = {"direction": ("binary", "binary_logloss")}
+KEYS = ["ticker", "timestamp"]
+LABEL_COLUMNS = ["label", "forward_return", "label_end"]
+TASKS = {"direction": CLASSIFICATION, "triple_barrier": CLASSIFICATION, "return": REGRESSION}
+# objective -> the loss it is early-stopped on (LightGBM's own metric for that objective)
+OBJECTIVES = {
+    CLASSIFICATION: {"binary": "binary_logloss", "cross_entropy": "cross_entropy"},
+    REGRESSION: {"regression": "l2", "huber": "huber", "regression_l1": "l1", "fair": "fair"},
+}
+DEFAULT_OBJECTIVE = {CLASSIFICATION: "binary", REGRESSION: "regression"}
+# TrainConfig fields that are LightGBM parameters under the same name
+LGB_FIELDS = (
+    "learning_rate",
+    "num_leaves",
+    "max_depth",
+    "min_data_in_leaf",
+    "feature_fraction",
+    "bagging_fraction",
+    "bagging_freq",
+    "lambda_l1",
+    "lambda_l2",
+    "min_gain_to_split",
+    "seed",
+    "num_threads",
+)
+FIXED = {"deterministic": True, "force_row_wise": True, "verbosity": -1}
+
+
+@dataclass
+class FoldFit:
+    """One fold's LightGBM model (text format), baselines and loss curve."""
+
+    fold: int
+    model_text: str
+    best_iteration: int
+    curve: pd.DataFrame
+    baselines: dict[str, Any]
+    rows: dict[str, int]
 
 
 @dataclass
 class TrainResult:
-    model_text: str
-    baselines: dict[str, Any]
-    curve: pd.DataFrame
-    best_iteration: int
+    task: str
+    objective: str
+    metric: str
+    folds: list[FoldFit]
+
+    @property
+    def final(self) -> FoldFit:
+        """The fold trained on the most recent data: the model that is deployed."""
+        return self.folds[-1]
+
+    def summary(self) -> dict[str, Any]:
+        """models/baselines.json: what was trained, and every fold's baselines as numbers."""
+        return {
+            "task": self.task,
+            "objective": self.objective,
+            "metric": self.metric,
+            "best_iteration": self.final.best_iteration,
+            "folds": [
+                {
+                    "fold": f.fold,
+                    "best_iteration": f.best_iteration,
+                    "rows": f.rows,
+                    "baselines": f.baselines,
+                }
+                for f in self.folds
+            ],
+        }
+
+    def fold_curves(self) -> pd.DataFrame:
+        return pd.concat([f.curve.assign(fold=f.fold) for f in self.folds], ignore_index=True).loc[
+            :, ["fold", "iteration", "train_loss", "valid_loss"]
+        ]
 
 
-def training_table(
-    features: pd.DataFrame, labels: pd.DataFrame, split: SplitConfig
-) -> pd.DataFrame:
-    """Features joined to labels on (ticker, timestamp), with the block of each row."""
-    table = labels.merge(features, on=["ticker", "timestamp"], how="inner", validate="one_to_one")
-    table = table.sort_values(["ticker", "timestamp"], ignore_index=True)
-    table["block"] = assign_blocks(table, split)
-    return table
+def task_for(label_kind: str) -> str:
+    if label_kind not in TASKS:
+        raise UpdownError(
+            f"labels: label_kind {label_kind!r} is not one of {', '.join(sorted(TASKS))}"
+        )
+    return TASKS[label_kind]
 
 
-def check_enough_rows(table: pd.DataFrame) -> None:
-    counts = table["block"].value_counts()
+def training_table(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Labels joined to features on (ticker, timestamp), sorted; only rows with both."""
+    missing = [c for c in [*KEYS, *LABEL_COLUMNS] if c not in labels.columns]
+    if missing:
+        raise UpdownError(f"labels: missing column(s) {', '.join(missing)}")
+    table = labels[[*KEYS, *LABEL_COLUMNS]].merge(
+        features, on=KEYS, how="inner", validate="one_to_one"
+    )
+    return table.sort_values(KEYS, ignore_index=True)
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c not in (*KEYS, *LABEL_COLUMNS)]
+
+
+def fold_blocks(rows: pd.DataFrame, cfg: SplitConfig) -> list[pd.Series]:
+    """The block ('train', 'valid', 'test' or '') of each row, once per fold, oldest test block
+    first: one fold in holdout mode, `split.walk_forward.folds` in walk-forward mode."""
+    folds = make_folds(rows, cfg)
+    if not folds:
+        raise UpdownError("split: no fold to train (check the split dates against the data)")
+    return folds
+
+
+def check_labels(table: pd.DataFrame, task: str) -> None:
+    if task == CLASSIFICATION:
+        bad = set(np.unique(table["label"].to_numpy())) - {0, 1}
+        if bad:
+            raise UpdownError(
+                f"labels: train handles up (1) / down (0) labels; found {sorted(bad)[:5]} "
+                "(label.dead_zone: keep makes a third class, 2: use dead_zone: drop)"
+            )
+    elif not np.isfinite(table["label"].to_numpy(dtype=float)).all():
+        raise UpdownError("labels: a return label must be a finite number on every row")
+
+
+def check_enough_rows(table: pd.DataFrame, blocks: pd.Series, where: str, task: str) -> None:
+    counts = blocks.value_counts()
     for block, needed in MIN_ROWS.items():
         have = int(counts.get(block, 0))
         if have < needed:
             raise UpdownError(
-                f"only {have} labelled rows in the {block} block (need at least {needed}): "
+                f"{where}only {have} labelled rows in the {block} block (need at least {needed}): "
                 "check split.train_end / split.valid_end against the data's dates, "
                 "data.start / data.end, and the validation report"
             )
-    labels = table.loc[table["block"] == "train", "label"]
-    if labels.nunique() < 2:
+    labels = table.loc[blocks == "train", "label"]
+    if task == CLASSIFICATION and labels.nunique() < 2:
         raise UpdownError(
-            "the training block holds a single class: nothing to learn "
+            f"{where}the training block holds a single class: nothing to learn "
             "(check label.threshold and the dates)"
         )
 
 
+def objective_and_metric(cfg: TrainConfig, task: str) -> tuple[str, str]:
+    """The LightGBM objective (chosen by the label unless set) and the early-stopping metric."""
+    objective = DEFAULT_OBJECTIVE[task] if cfg.objective == "auto" else cfg.objective
+    if objective not in OBJECTIVES[task]:
+        raise UpdownError(
+            f"train.objective: {objective!r} does not fit a {task} label; "
+            f"use auto or one of {', '.join(OBJECTIVES[task])}"
+        )
+    metric = OBJECTIVES[task][objective] if cfg.metric == "auto" else cfg.metric
+    return objective, metric
+
+
 def lightgbm_params(cfg: TrainConfig, objective: str, metric: str) -> dict[str, Any]:
-    """LightGBM parameters; deterministic with fixed seeds and threads."""
-    params: dict[str, Any] = {
-        "objective": objective,
-        "metric": metric,
-        "learning_rate": cfg.learning_rate,
-        "num_leaves": cfg.num_leaves,
-        "min_data_in_leaf": cfg.min_data_in_leaf,
-        "feature_fraction": cfg.feature_fraction,
-        "bagging_fraction": cfg.bagging_fraction,
-        "bagging_freq": cfg.bagging_freq,
-        "lambda_l2": cfg.lambda_l2,
-        "seed": cfg.seed,
-        "num_threads": cfg.num_threads,
-        "deterministic": True,
-        "force_row_wise": True,
-        "verbosity": -1,
-    }
+    """LightGBM parameters; deterministic with fixed seeds and threads. `train.extra` passes any
+    other LightGBM parameter, but may not silently override one that has its own key."""
+    clash = sorted(set(cfg.extra) & {*LGB_FIELDS, "objective", "metric", *FIXED})
+    if clash:
+        raise UpdownError(
+            f"train.extra: {', '.join(clash)} has its own key (train.{clash[0]}); set it there"
+        )
+    params: dict[str, Any] = {"objective": objective, "metric": metric}
+    params.update({name: getattr(cfg, name) for name in LGB_FIELDS})
+    params.update(FIXED)
     params.update(cfg.extra)
     return params
 
 
-def fit_logistic(x: pd.DataFrame, y: pd.Series, c: float) -> dict[str, Any]:
-    """Standardised L2 logistic regression; stored as plain numbers (no pickle)."""
-    from sklearn.linear_model import LogisticRegression
-
-    fill = x.median().fillna(0.0)
-    xf = x.fillna(fill)
-    mean, scale = xf.mean(), xf.std(ddof=0).replace(0.0, 1.0)
-    model = LogisticRegression(C=c, max_iter=1000)
-    model.fit(((xf - mean) / scale).to_numpy(), y.to_numpy())
-    return {
-        "features": list(x.columns),
-        "fill": fill.tolist(),
-        "mean": mean.tolist(),
-        "scale": scale.tolist(),
-        "coef": model.coef_[0].tolist(),
-        "intercept": float(model.intercept_[0]),
-        "C": c,
-    }
-
-
-def fit_baselines(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> dict[str, Any]:
-    return {
-        "majority": {"p_up": float(train["label"].mean())},
-        "momentum": {"feature": "ret_1", "rule": "up if the last bar's return > 0"},
-        "reversal": {"feature": "ret_1", "rule": "up if the last bar's return < 0"},
-        "logistic": fit_logistic(train[features], train["label"], cfg.linear_c),
-    }
-
-
-def train_model(table: pd.DataFrame, cfg: TrainConfig, label_kind: str) -> TrainResult:
-    """Fit LightGBM and the baselines on `table` (from training_table)."""
+def fit_fold(
+    table: pd.DataFrame,
+    blocks: pd.Series,
+    names: list[str],
+    cfg: TrainConfig,
+    task: str,
+    objective: str,
+    metric: str,
+    fold: int,
+    walk_forward: bool,
+) -> FoldFit:
     import lightgbm as lgb
     from tqdm import tqdm
 
-    check_enough_rows(table)
-    objective, metric = OBJECTIVES[label_kind]
-    names = feature_names(table.drop(columns=["label", "forward_return", "label_end", "block"]))
-    train, valid = table[table["block"] == "train"], table[table["block"] == "valid"]
+    check_enough_rows(table, blocks, f"fold {fold}: " if walk_forward else "", task)
+    train, valid = table[blocks == "train"], table[blocks == "valid"]
     dtrain = lgb.Dataset(train[names], train["label"], free_raw_data=True)
     dvalid = lgb.Dataset(valid[names], valid["label"], reference=dtrain)
     history: dict[str, dict[str, list[float]]] = {}
-    bar = tqdm(total=cfg.num_boost_round, desc="boosting", unit="round", leave=False)
-    callbacks = [lgb.record_evaluation(history), lambda env: bar.update(1)]
+    desc = f"boosting fold {fold}" if walk_forward else "boosting"
+    bar = tqdm(total=cfg.num_boost_round, desc=desc, unit="round", leave=False)
+    callbacks: list[Any] = [lgb.record_evaluation(history), lambda env: bar.update(1)]
     if cfg.early_stopping_rounds:
-        callbacks.append(lgb.early_stopping(cfg.early_stopping_rounds, verbose=False))
+        callbacks.append(
+            lgb.early_stopping(cfg.early_stopping_rounds, first_metric_only=True, verbose=False)
+        )
     booster = lgb.train(
         lightgbm_params(cfg, objective, metric),
         dtrain,
@@ -131,19 +220,38 @@ def train_model(table: pd.DataFrame, cfg: TrainConfig, label_kind: str) -> Train
     )
     bar.close()
     best = booster.best_iteration or booster.current_iteration()
+    key = next(iter(history["valid"]))  # the metric as LightGBM names it (aliases resolved)
     curve = pd.DataFrame(
         {
-            "iteration": np.arange(1, len(history["train"][metric]) + 1),
-            "train_loss": history["train"][metric],
-            "valid_loss": history["valid"][metric],
+            "iteration": np.arange(1, len(history["valid"][key]) + 1),
+            "train_loss": np.round(history["train"][key], 8),
+            "valid_loss": np.round(history["valid"][key], 8),
         }
     )
-    return TrainResult(
+    return FoldFit(
+        fold=fold,
         model_text=booster.model_to_string(num_iteration=best),
-        baselines={
-            **fit_baselines(train, names, cfg),
-            "rows": {"train": len(train), "valid": len(valid)},
-        },
-        curve=curve,
         best_iteration=int(best),
+        curve=curve,
+        baselines=fit_baselines(train, names, task, cfg.linear_c),
+        rows={"train": len(train), "valid": len(valid)},
     )
+
+
+def train_model(
+    table: pd.DataFrame, split: SplitConfig, cfg: TrainConfig, label_kind: str
+) -> TrainResult:
+    """Fit LightGBM and the baselines on `table` (from training_table), once per fold."""
+    task = task_for(label_kind)
+    check_labels(table, task)
+    objective, metric = objective_and_metric(cfg, task)
+    names = feature_columns(table)
+    if "ret_1" not in names:
+        raise UpdownError("features: ret_1 is missing, and the momentum/reversal baselines use it")
+    all_blocks = fold_blocks(table, split)
+    walk_forward = len(all_blocks) > 1
+    folds = [
+        fit_fold(table, blocks, names, cfg, task, objective, metric, i + 1, walk_forward)
+        for i, blocks in enumerate(all_blocks)
+    ]
+    return TrainResult(task=task, objective=objective, metric=metric, folds=folds)

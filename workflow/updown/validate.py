@@ -15,7 +15,7 @@ import pandas as pd
 
 from updown.config import ValidateConfig
 from updown.errors import UpdownError
-from updown.sources.normalise import PRICE_COLUMNS, RAW_COLUMNS
+from updown.sources.normalise import PRICE_COLUMNS, RAW_COLUMNS, describe_timestamp_problem
 
 PANEL_COLUMNS = ["ticker", *RAW_COLUMNS]
 _MAX_LISTED = 20
@@ -52,11 +52,22 @@ class TickerReport:
         }
 
 
-def _looks_like_provider_message(raw: pd.DataFrame) -> bool:
-    text = (
-        " ".join(map(str, raw.columns)) + " " + " ".join(map(str, raw.head(5).to_numpy().ravel()))
-    )
-    return any(word in text.lower() for word in ("error", "message", "{", "invalid", "limit"))
+def _provider_text(raw: pd.DataFrame) -> str | None:
+    """The table as one line of text, if it reads like a provider's message rather than bars."""
+    text = " ".join(map(str, raw.columns)) + " " + " ".join(map(str, raw.head(5).to_numpy().ravel()))
+    text = " ".join(text.split())
+    words = ("error", "message", "{", "invalid", "limit", "<html", "not found", "denied")
+    if any(word in text.lower() for word in words):
+        return text if len(text) <= 120 else text[:117] + "..."
+    return None
+
+
+def _where(raw: pd.DataFrame, row: int) -> str:
+    """A row named by its timestamp when the timestamps parsed, else by its position."""
+    ts = raw["timestamp"] if "timestamp" in raw.columns else None
+    if ts is not None and isinstance(ts.dtype, pd.DatetimeTZDtype) and pd.notna(ts.iloc[row]):
+        return f"on {ts.iloc[row].isoformat()}"
+    return f"at row {row}"
 
 
 def check_structure(raw: pd.DataFrame) -> None:
@@ -65,48 +76,55 @@ def check_structure(raw: pd.DataFrame) -> None:
         raise TickerProblem("empty file: no header and no rows")
     missing = [c for c in RAW_COLUMNS if c not in raw.columns]
     if missing:
-        hint = (
-            " ; its content looks like a provider error message, not price data"
-            if _looks_like_provider_message(raw)
-            else " (check data.csv.columns)"
-        )
+        message = _provider_text(raw)
+        if message is not None and len(missing) == len(RAW_COLUMNS):
+            raise TickerProblem(f"not price data but a provider error message: {message!r}")
+        note = raw.attrs.get("note")
+        found = [str(c) for c in raw.columns]
         raise TickerProblem(
-            f"missing columns {missing}; found {[str(c) for c in raw.columns]}{hint}"
+            f"missing columns {missing}"
+            + (f" ({note})" if note else f"; found {found} (map them with data.csv.columns)")
         )
     if len(raw) == 0:
-        raise TickerProblem("no rows")
-    if not isinstance(raw["timestamp"].dtype, pd.DatetimeTZDtype):
-        sample = raw["timestamp"].astype("str").head(3).tolist()
+        note = raw.attrs.get("note")
+        raise TickerProblem(f"no rows{f' ({note})' if note else ''}")
+    ts = raw["timestamp"]
+    if ts.dtype.kind == "M" and not isinstance(ts.dtype, pd.DatetimeTZDtype):
         raise TickerProblem(
-            "timestamps could not be parsed as one time zone (garbage, or naive and zone-aware "
-            f"values mixed); first values: {sample}"
+            "timestamps have no time zone (a raw file must hold UTC times; re-run acquire)"
         )
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        raise TickerProblem(describe_timestamp_problem(ts, raw.attrs.get("timezone")))
     for col in PRICE_COLUMNS:
         if raw[col].dtype.kind != "f":
             as_num = pd.to_numeric(raw[col], errors="coerce")
-            bad = raw[col][as_num.isna() & raw[col].notna()]
-            first = f"{bad.iloc[0]!r} at row {bad.index[0]}" if len(bad) else "?"
+            bad = np.flatnonzero((as_num.isna() & raw[col].notna()).to_numpy())
+            first = f"{raw[col].iloc[bad[0]]!r} {_where(raw, int(bad[0]))}" if len(bad) else "?"
             raise TickerProblem(f"column {col!r} has non-numeric values (first: {first})")
         if raw[col].isna().all():
-            raise TickerProblem(f"column {col!r} is entirely NaN")
-    ts = raw["timestamp"]
+            raise TickerProblem(f"column {col!r} is entirely empty (NaN)")
     if ts.isna().any():
-        raise TickerProblem(
-            f"{int(ts.isna().sum())} timestamps are missing or do not exist in the zone"
-        )
+        rows = np.flatnonzero(ts.isna().to_numpy())
+        raise TickerProblem(f"{len(rows)} timestamps are missing (first at row {rows[0]})")
     dup = ts[ts.duplicated()]
     if len(dup):
         raise TickerProblem(f"{len(dup)} duplicate timestamps (first: {dup.iloc[0].isoformat()})")
     if not ts.is_monotonic_increasing:
         pos = int(np.argmax(ts.diff().dt.total_seconds().to_numpy()[1:] < 0)) + 1
         raise TickerProblem(
-            f"timestamps are not increasing (row {pos}: {ts.iloc[pos].isoformat()})"
+            f"timestamps are not in increasing order ({ts.iloc[pos].isoformat()} at row {pos} "
+            f"follows {ts.iloc[pos - 1].isoformat()})"
         )
 
 
 def bad_row_mask(bars: pd.DataFrame) -> pd.Series:
-    """Rows that break high >= max(open, close) >= min(open, close) >= low > 0, volume >= 0, or hold NaN."""
+    """Rows that break high >= max(open, close) >= min(open, close) >= low > 0, volume >= 0, or
+    hold NaN or an infinite value."""
     import pandera.pandas as pa
+
+    # pandera's comparisons let +inf through (inf >= inf), and inf poisons every return after it.
+    infinite = pd.Series(~np.isfinite(bars[PRICE_COLUMNS].to_numpy()).all(axis=1), index=bars.index)
+    infinite &= bars[PRICE_COLUMNS].notna().all(axis=1)
 
     ohlc_ok = pa.Check(
         lambda df: (
@@ -134,8 +152,8 @@ def bad_row_mask(bars: pd.DataFrame) -> pd.Series:
         index = pd.to_numeric(cases["index"], errors="coerce").dropna().astype(int)
         mask = pd.Series(False, index=bars.index)
         mask.loc[mask.index.intersection(index.unique())] = True
-        return mask
-    return pd.Series(False, index=bars.index)
+        return mask | infinite
+    return infinite
 
 
 def find_gaps(ts: pd.Series, max_gap_days: float) -> list[dict[str, Any]]:
@@ -171,7 +189,10 @@ def validate_ticker(
     n_bad = int(bad.sum())
     if n_bad:
         first = bars.loc[bad, "timestamp"].iloc[0].isoformat()
-        what = f"{n_bad} rows break OHLC, sign or NaN rules (first at {first})"
+        what = (
+            f"{n_bad} of {len(bars)} rows break OHLC, sign, NaN or finiteness rules "
+            f"(first at {first})"
+        )
         if cfg.bad_rows == "fail" or n_bad > cfg.max_bad_row_fraction * len(bars):
             raise TickerProblem(
                 f"{what}; more than validate.max_bad_row_fraction={cfg.max_bad_row_fraction}"

@@ -6,11 +6,15 @@ empty answer is retried with backoff and, if it stays empty, reported by name.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import re
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,6 +24,12 @@ from updown.sources.normalise import normalise
 if TYPE_CHECKING:
     from updown.config import DataConfig
 
+log = logging.getLogger(__name__)
+
+# The transport failed (as opposed to Yahoo answering "no data"): DNS, refused, timed out, TLS.
+_NETWORK_FAILURE = re.compile(
+    r"Timeout|ConnectionError|DNSError|ProxyError|SSLError|curl: \((?:5|6|7|28|35|52|56)\)"
+)
 HOURLY_HISTORY_DAYS = 730  # Yahoo refuses 1h bars that start further back than this
 _COLUMNS = {
     "Open": "open",
@@ -77,6 +87,73 @@ def _forget_cached_answers() -> None:
         cache_clear()
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = " ".join(record.getMessage().split())
+        if text and not re.fullmatch(r"\d+ Failed downloads?:", text):
+            self.messages.append(text)
+
+
+@contextlib.contextmanager
+def _quiet_yfinance() -> Iterator[_Collect]:
+    """Keep yfinance's own error lines and pandas deprecation noise off the terminal; collect
+    the errors so the one message we print can say what went wrong (DNS, refused, timeout)."""
+    logger = logging.getLogger("yfinance")
+    collect = _Collect()
+    propagate = logger.propagate
+    logger.addHandler(collect)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
+            yield collect
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = propagate
+
+
+def _bounded_session(timeout: float) -> Any:
+    """An HTTP session of yfinance's own kind whose every request waits at most `timeout`
+    seconds, and which fails the rest of its attempt at once after one request timed out.
+
+    yfinance applies data.yfinance.timeout_seconds to the price request only; its cookie, crumb
+    and time-zone requests wait 10-30 s each, so a network that swallows packets would hold one
+    attempt for minutes. With this, an attempt on a dead network costs one timeout.
+    """
+    from yfinance import multi
+
+    session = multi.new_session()
+    request = session.request
+    timed_out: list[BaseException] = []
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        if timed_out:
+            raise timed_out[0]
+        kwargs["timeout"] = min(kwargs.get("timeout") or timeout, timeout)
+        try:
+            return request(*args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+                timed_out.append(exc)
+            raise
+
+    session.request = bounded
+    return session
+
+
+def _yf_error(message: str) -> str:
+    """A yfinance error line, less the ticker list and curl's documentation pointer."""
+    text = re.sub(r"^\[[^\]]*\]:\s*", "", message)
+    text = re.sub(r"^(\w+)\(['\"](.*)['\"]\)$", r"\1: \2", text)  # Error('x') -> Error: x
+    text = re.sub(r"\s*See https://curl\.se/\S+ first for more details\.?", "", text)
+    text = text.rstrip(".")
+    return text if len(text) <= 240 else text[:237] + "..."
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
@@ -94,22 +171,44 @@ def _fetch_batch(
             sleep(yc.backoff_seconds * 2 ** (attempt - 1))
             _forget_cached_answers()
         try:
-            frame = yf.download(
-                missing,
-                start=cfg.start,
-                end=cfg.end + dt.timedelta(days=1),  # yfinance's end is exclusive, ours inclusive
-                interval=cfg.interval,
-                auto_adjust=yc.auto_adjust,
-                group_by="column",
-                multi_level_index=True,
-                threads=False,
-                progress=False,
-                timeout=yc.timeout_seconds,
-                actions=False,
-            )
+            with _quiet_yfinance() as said:
+                frame = yf.download(
+                    missing,
+                    session=_bounded_session(yc.timeout_seconds),
+                    start=cfg.start,
+                    end=cfg.end + dt.timedelta(days=1),  # exclusive in yfinance, ours inclusive
+                    interval=cfg.interval,
+                    auto_adjust=yc.auto_adjust,
+                    group_by="column",
+                    multi_level_index=True,
+                    threads=False,
+                    progress=False,
+                    timeout=yc.timeout_seconds,
+                    actions=False,
+                )
         except Exception as exc:  # yfinance and its HTTP stack raise many types; all are retried
             last_error = f"; last error: {_first_line(exc)}"
+            log.warning(
+                "yfinance attempt %d of %d for %s: %s",
+                attempt + 1,
+                yc.retries + 1,
+                ", ".join(missing),
+                _first_line(exc),
+            )
             continue
+        if said.messages:
+            # With several tickers the last line may be a consequence ("no timezone found") of
+            # the real cause; a transport failure, when there is one, says more.
+            network = [m for m in said.messages if _NETWORK_FAILURE.search(m)]
+            cause = _yf_error((network or said.messages)[-1])
+            last_error = f"; last error: {cause}"
+            log.warning(
+                "yfinance attempt %d of %d for %s: %s",
+                attempt + 1,
+                yc.retries + 1,
+                ", ".join(missing),
+                cause,
+            )
         for ticker in missing:
             bars = ticker_bars(frame, ticker, cfg) if frame is not None else None
             if bars is not None:
@@ -118,11 +217,18 @@ def _fetch_batch(
         if not missing:
             return got
     attempts = yc.retries + 1
+    tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+    if _NETWORK_FAILURE.search(last_error):
+        raise UpdownError(
+            f"yfinance could not reach Yahoo for {', '.join(missing)} ({cfg.interval} bars, "
+            f"{cfg.start}..{cfg.end}) {tried}{last_error}; check the network connection and any "
+            "proxy, or raise data.yfinance.timeout_seconds / data.yfinance.retries; nothing "
+            "was written"
+        )
     raise UpdownError(
         f"yfinance returned no {cfg.interval} bars for {', '.join(missing)} between {cfg.start} "
-        f"and {cfg.end} after {attempts} attempt{'s' if attempts > 1 else ''}{last_error}; check "
-        "the ticker spelling (Yahoo symbols, e.g. BRK-B, ^GSPC), that Yahoo has bars in that "
-        "range, and the network connection"
+        f"and {cfg.end} {tried}{last_error}; check the ticker spelling (Yahoo symbols, e.g. "
+        "BRK-B, ^GSPC), that Yahoo has bars in that range, and the network connection"
     )
 
 

@@ -1,0 +1,700 @@
+"""`make bench`: where the time and memory go, on the sample, the S&P folder and a 10x panel.
+
+For each scenario a fresh copy of the project (its git-tracked files, as a clone would have) is
+built from nothing with `snakemake`, and every stage process is measured exactly: a launcher
+named `updown` first on PATH (benchmarks/stage_meter.py) runs the real command and records its
+wall time, CPU time and peak resident set size (wait4, no sampling). Then, on the built copy:
+
+- the no-op rebuild time of `snakemake` and of `dvc repro` (after `dvc commit` records the
+  outputs Snakemake built, which is what a finished `dvc repro` leaves behind);
+- the time to add one ticker to the built panel (the ticker is first removed and its raw file
+  deleted, so adding it back fetches it as a new ticker would be);
+- the features stage with `features.preset: qlib14` (the 14-feature set of Qlib's data-server
+  table) run alone;
+- a straightforward per-ticker pandas loop computing the same indicators
+  (benchmarks/baseline_pandas_loop.py) against the vectorised features code on the same panel.
+
+Scenarios: `sample` (the offline sample), `sp500` (../shared/data/sp500-daily, 404 files) and
+`synthetic` (benchmarks/synthetic.py, 10x the S&P rows unless --synthetic-rows says otherwise).
+Results go to reports/bench.json and a table on stdout, with the targets of issue 6 marked met
+or missed; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+BIN = Path(sys.executable).parent
+SHARED_SP500 = REPO.parent / "shared" / "data" / "sp500-daily"
+SP500_START, SP500_END = "1999-11-01", "2018-12-31"
+GB = 1024.0  # MB per GB
+
+sys.path.insert(0, str(BENCH))
+import synthetic  # noqa: E402  (benchmarks/ is not a package)
+
+# -- running and measuring -------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    """One command: wall time, CPU time of it and all its children, the largest process's RSS."""
+
+    cmd: list[str]
+    wall_s: float
+    cpu_s: float
+    max_rss_mb: float
+    returncode: int
+    output_tail: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "wall_s": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
+            "max_rss_mb": round(self.max_rss_mb, 1),
+        }
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+def measure(
+    cmd: list[str], cwd: Path, env: dict[str, str], log: Path, timeout: float = 3600
+) -> Measured:
+    """Run `cmd`, its output to `log`; wait4 gives CPU and peak RSS of its whole process tree."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        timer = threading.Timer(timeout, lambda: _kill_group(proc.pid))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting
+    text = log.read_text(errors="replace")
+    return Measured(
+        cmd=cmd,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,
+        returncode=proc.returncode,
+        output_tail=text[-3000:],
+    )
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without MLflow/DVC/updown settings that would leak into a copy."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "UPDOWN_"))}
+    env["PYTHONHASHSEED"] = "0"
+    env.update(extra or {})
+    return env
+
+
+# -- a project copy --------------------------------------------------------------------------
+
+
+def copy_project(dest: Path) -> Path:
+    """A fresh git repository with the project's tracked and unignored files, as a clone has."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench copy"]):
+        subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+@dataclass
+class Project:
+    """A project copy whose `updown` calls are metered; one JSON-lines file per phase."""
+
+    path: Path
+    cores: int
+    logs: Path
+    timeout: float
+    phase_no: int = 0
+
+    def env(self, stage_log: Path) -> dict[str, str]:
+        shim = self.logs / "bin"
+        if not (shim / "updown").exists():
+            shim.mkdir(parents=True, exist_ok=True)
+            launcher = shim / "updown"
+            launcher.write_text(
+                f'#!/bin/sh\nexec "{sys.executable}" -S "{BENCH / "stage_meter.py"}" "$@"\n'
+            )
+            launcher.chmod(0o755)
+        return clean_env(
+            {
+                "PATH": f"{shim}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "UPDOWN_BENCH_REAL": str(BIN / "updown"),
+                "UPDOWN_BENCH_LOG": str(stage_log),
+            }
+        )
+
+    def run(self, name: str, cmd: list[str], check: bool = True) -> tuple[Measured, list[dict]]:
+        """Run `cmd` in the copy; return its measurement and the stage processes it started."""
+        self.phase_no += 1
+        stem = f"{self.phase_no:02d}-{name}"
+        stage_log = self.logs / f"{stem}.stages.jsonl"
+        stage_log.unlink(missing_ok=True)
+        done = measure(cmd, self.path, self.env(stage_log), self.logs / f"{stem}.log", self.timeout)
+        stages = [json.loads(line) for line in stage_log.read_text().splitlines()] if (
+            stage_log.exists()
+        ) else []
+        if check and done.returncode != 0:
+            raise CommandFailed(
+                f"{' '.join(cmd)} exited {done.returncode} in {self.path} "
+                f"(log: {self.logs / (stem + '.log')})\n{done.output_tail}"
+            )
+        return done, stages
+
+    def snakemake(self, name: str) -> tuple[Measured, list[dict]]:
+        return self.run(name, [str(BIN / "snakemake"), "--cores", str(self.cores)])
+
+    def params(self) -> dict[str, Any]:
+        return yaml.safe_load((self.path / "params.yaml").read_text())
+
+    def set_params(self, changes: dict[str, Any], file: str = "params.yaml") -> None:
+        params = self.params()
+        for dotted, value in changes.items():
+            node = params
+            *parents, last = dotted.split(".")
+            for key in parents:
+                node = node[key]
+            node[last] = value
+        (self.path / file).write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+# -- what the stages did ----------------------------------------------------------------------
+
+
+def stage_table(records: list[dict], rows: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Per stage: processes, wall (first start to last end), summed CPU, largest RSS, rows/s."""
+    by_stage: dict[str, list[dict]] = {}
+    for rec in records:
+        by_stage.setdefault(rec["stage"], []).append(rec)
+    table: dict[str, dict[str, Any]] = {}
+    for stage, recs in by_stage.items():
+        first = min(r["start"] for r in recs)
+        last = max(r["start"] + r["wall_s"] for r in recs)
+        span = last - first if len(recs) > 1 else recs[0]["wall_s"]
+        n_rows = rows.get(stage, rows.get("panel", 0))
+        table[stage] = {
+            "processes": len(recs),
+            "wall_s": round(span, 3),
+            "wall_sum_s": round(sum(r["wall_s"] for r in recs), 3),
+            "cpu_s": round(sum(r["cpu_s"] for r in recs), 3),
+            "max_rss_mb": round(max(r["max_rss_mb"] for r in recs), 1),
+            "rows": n_rows,
+            "rows_per_s": round(n_rows / span) if span > 0 and n_rows else None,
+            "failed": sum(1 for r in recs if r["exit"] != 0),
+        }
+    return table
+
+
+def parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(path).num_rows) if path.exists() else 0
+
+
+def feature_count(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        return 0
+    names = pq.read_schema(path).names
+    return len([n for n in names if n not in ("ticker", "timestamp")])
+
+
+def data_rows(project: Path, source: str, tickers: list[str]) -> dict[str, int]:
+    raw = sum(parquet_rows(project / "data" / "raw" / source / f"{t}.parquet") for t in tickers)
+    return {
+        "acquire": raw,
+        "panel": parquet_rows(project / "data/interim/prices.parquet"),
+        "label": parquet_rows(project / "data/interim/labels.parquet"),
+    }
+
+
+# -- scenarios --------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    params: dict[str, Any]
+    tickers: list[str]
+    data_note: str = ""
+    baseline: bool = True
+    dvc: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def sample_scenario() -> Scenario:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    tickers = list(params["data"]["tickers"])
+    return Scenario("sample", "offline sample (default params)", {}, tickers)
+
+
+def sp500_scenario(folder: Path, limit: int | None) -> Scenario:
+    tickers = sorted(p.name.removesuffix(".csv.gz") for p in folder.glob("*.csv.gz"))[:limit]
+    return Scenario(
+        "sp500",
+        f"S&P 500 folder ({len(tickers)} files)",
+        {
+            "data.source": "csv",
+            "data.tickers": tickers,
+            "data.start": SP500_START,
+            "data.end": SP500_END,
+            "data.csv.path": str(folder.resolve()),
+            "data.csv.pattern": "{ticker}.csv.gz",
+            "validate.on_error": "drop",
+        },
+        tickers,
+    )
+
+
+def synthetic_scenario(out: Path, n_tickers: int, bars: int, label: str) -> Scenario:
+    info = synthetic.write_panel(out, n_tickers, bars)
+    first = dt.date.fromisoformat(info["first"])
+    last = dt.date.fromisoformat(info["last"])
+    span = (last - first).days
+    # The same 70/15/15 time split whatever the length, so every block has rows.
+    train_end = first + dt.timedelta(days=int(span * 0.70))
+    valid_end = first + dt.timedelta(days=int(span * 0.85))
+    return Scenario(
+        "synthetic",
+        f"synthetic {label} ({n_tickers} tickers x up to {bars} bars)",
+        {
+            "data.source": "csv",
+            "data.tickers": info["tickers"],
+            "data.start": info["first"],
+            "data.end": info["last"],
+            "data.csv.path": str(out.resolve()),
+            "data.csv.pattern": info["pattern"],
+            "split.train_end": train_end.isoformat(),
+            "split.valid_end": valid_end.isoformat(),
+        },
+        info["tickers"],
+        data_note=f"{info['rows']} rows generated by benchmarks/synthetic.py",
+    )
+
+
+def run_scenario(sc: Scenario, workdir: Path, cores: int, timeout: float) -> dict[str, Any]:
+    root = workdir / sc.name
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "project").mkdir(parents=True)
+    project = Project(copy_project(root / "project"), cores, root / "logs", timeout)
+    if sc.params:
+        project.set_params(sc.params)
+    params = project.params()
+    source = params["data"]["source"]
+    result: dict[str, Any] = {"title": sc.title, "tickers": len(sc.tickers), "note": sc.data_note}
+    say(f"[{sc.name}] {sc.title}: building from nothing with snakemake --cores {cores}")
+
+    build, records = project.snakemake("build")
+    rows = data_rows(project.path, source, sc.tickers)
+    features_path = project.path / "data/processed/features.parquet"
+    result.update(
+        raw_rows=rows["acquire"],
+        panel_rows=rows["panel"],
+        features=feature_count(features_path),
+        features_file_mb=round(features_path.stat().st_size / 2**20, 1),
+        end_to_end={**build.summary(), "stage_processes": len(records)},
+        stages=stage_table(records, rows),
+    )
+    say(f"[{sc.name}] end to end {build.wall_s:.1f} s; {rows['panel']} panel rows")
+
+    noops = [project.snakemake(f"noop-{i}") for i in range(2)]
+    result["noop_snakemake"] = {
+        "wall_s": [round(m.wall_s, 3) for m, _ in noops],
+        "stage_processes": sum(len(r) for _, r in noops),
+    }
+
+    if sc.dvc:
+        commit, _ = project.run("dvc-commit", [str(BIN / "dvc"), "commit", "--force", "--quiet"])
+        repro, repro_stages = project.run("dvc-noop", [str(BIN / "dvc"), "repro"])
+        result["dvc"] = {
+            "commit_s": round(commit.wall_s, 3),
+            "noop_repro_s": round(repro.wall_s, 3),
+            "noop_stage_processes": len(repro_stages),
+        }
+
+    result["features_qlib14"] = qlib14_run(project)
+
+    if sc.baseline:
+        result["baseline"] = baseline_run(project)
+
+    held_out = sc.tickers[-1]
+    rest = [t for t in sc.tickers if t != held_out]
+    project.set_params({"data.tickers": rest})
+    (project.path / "data" / "raw" / source / f"{held_out}.parquet").unlink(missing_ok=True)
+    removed, removed_records = project.snakemake("remove-one")
+    project.set_params({"data.tickers": sc.tickers})
+    added, added_records = project.snakemake("add-one")
+    result["remove_one_ticker"] = {
+        "ticker": held_out,
+        **removed.summary(),
+        "stages_run": _counts(removed_records),
+    }
+    result["add_one_ticker"] = {
+        "ticker": held_out,
+        **added.summary(),
+        "stages_run": _counts(added_records),
+        "stages": stage_table(added_records, data_rows(project.path, source, sc.tickers)),
+    }
+    say(
+        f"[{sc.name}] no-op snakemake {min(result['noop_snakemake']['wall_s']):.2f} s; "
+        f"add one ticker {added.wall_s:.1f} s"
+    )
+    return result
+
+
+def _counts(records: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for rec in records:
+        out[rec["stage"]] = out.get(rec["stage"], 0) + 1
+    return out
+
+
+def qlib14_run(project: Project) -> dict[str, Any]:
+    """The features stage alone with features.preset: qlib14, on the built price panel."""
+    project.set_params({"features.preset": "qlib14"}, file="params.qlib14.yaml")
+    out = project.path / "data/processed/features.qlib14.parquet"
+    cmd = [
+        "updown",
+        "features",
+        "--params",
+        "params.qlib14.yaml",
+        "--prices",
+        "data/interim/prices.parquet",
+        "--out",
+        str(out.relative_to(project.path)),
+    ]
+    done, records = project.run("features-qlib14", cmd, check=False)
+    if done.returncode != 0:
+        return {"error": done.output_tail.strip().splitlines()[-1:]}
+    rec = records[0]
+    result = {
+        "wall_s": round(rec["wall_s"], 3),
+        "cpu_s": round(rec["cpu_s"], 3),
+        "max_rss_mb": round(rec["max_rss_mb"], 1),
+        "features": feature_count(out),
+        "rows": parquet_rows(out),
+    }
+    out.unlink(missing_ok=True)
+    return result
+
+
+def baseline_run(project: Project) -> dict[str, Any]:
+    """The per-ticker pandas loop and the vectorised code on the same panel, each its own process."""
+    script = BENCH / "baseline_pandas_loop.py"
+    common = ["--prices", "data/interim/prices.parquet", "--params", "params.yaml"]
+    out: dict[str, Any] = {}
+    for mode in ("loop", "vectorised"):
+        report = project.logs / f"baseline-{mode}.json"
+        cmd = [sys.executable, str(script), "--mode", mode, *common, "--json", str(report)]
+        if mode == "loop":
+            cmd += ["--check", "data/processed/features.parquet"]
+        done, _ = project.run(f"baseline-{mode}", cmd, check=False)
+        if done.returncode != 0:
+            out[mode] = {"error": done.output_tail.strip().splitlines()[-3:]}
+            continue
+        out[mode] = {**json.loads(report.read_text()), "process": done.summary()}
+    if "compute_s" in out.get("loop", {}) and "compute_s" in out.get("vectorised", {}):
+        out["ratio_compute"] = round(out["loop"]["compute_s"] / out["vectorised"]["compute_s"], 2)
+        out["ratio_process_wall"] = round(
+            out["loop"]["process"]["wall_s"] / out["vectorised"]["process"]["wall_s"], 2
+        )
+    return out
+
+
+# -- targets, growth and the printed table ----------------------------------------------------
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 6 and issue 3 targets on 2 cores: printed as met or missed, never asserted."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float, unit: str) -> None:
+        if value is not None:
+            out.append(
+                {"target": name, "value": round(value, 3), "limit": limit, "unit": unit,
+                 "met": bool(value < limit)}
+            )
+
+    sample = results.get("sample", {})
+    if "end_to_end" in sample:
+        add("sample end to end (snakemake)", sample["end_to_end"]["wall_s"], 20, "s")
+    for name in ("sample", "sp500"):
+        sc = results.get(name, {})
+        if "noop_snakemake" in sc:
+            add(f"{name} no-op snakemake", min(sc["noop_snakemake"]["wall_s"]), 2, "s")
+        if "dvc" in sc:
+            add(f"{name} no-op dvc repro", sc["dvc"]["noop_repro_s"], 2, "s")
+    sp = results.get("sp500", {})
+    if "end_to_end" in sp:
+        add("S&P end to end (snakemake)", sp["end_to_end"]["wall_s"], 120, "s")
+        add("S&P largest stage peak RSS", _max_stage_rss(sp) / GB, 4, "GB")
+        feat = sp["stages"].get("features", {})
+        if feat:
+            add(f"S&P features stage ({sp['features']} features; >= 100 wanted)",
+                feat["wall_s"], 30, "s")
+            add("S&P features stage peak RSS", feat["max_rss_mb"] / GB, 4, "GB")
+        q = sp.get("features_qlib14", {})
+        if "wall_s" in q:
+            add(f"S&P features qlib14 ({q['features']} features)", q["wall_s"], 5, "s")
+    syn = results.get("synthetic", {})
+    if "stages" in syn:
+        add("10x largest stage peak RSS", _max_stage_rss(syn) / GB, 16, "GB")
+    return out
+
+
+def _max_stage_rss(sc: dict[str, Any]) -> float:
+    return max((s["max_rss_mb"] for s in sc["stages"].values()), default=0.0)
+
+
+def growth(small: dict[str, Any], big: dict[str, Any]) -> dict[str, Any]:
+    """How each figure grows from the S&P run to the 10x run, beside how the rows grew."""
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(b / a, 2) if a and b is not None else None
+
+    out: dict[str, Any] = {
+        "rows": ratio(small.get("panel_rows"), big.get("panel_rows")),
+        "tickers": ratio(small.get("tickers"), big.get("tickers")),
+        "end_to_end_wall": ratio(small["end_to_end"]["wall_s"], big["end_to_end"]["wall_s"]),
+        "end_to_end_cpu": ratio(small["end_to_end"]["cpu_s"], big["end_to_end"]["cpu_s"]),
+        "noop_snakemake": ratio(
+            min(small["noop_snakemake"]["wall_s"]), min(big["noop_snakemake"]["wall_s"])
+        ),
+        "add_one_ticker": ratio(small["add_one_ticker"]["wall_s"], big["add_one_ticker"]["wall_s"]),
+    }
+    if "dvc" in small and "dvc" in big:
+        out["noop_dvc_repro"] = ratio(small["dvc"]["noop_repro_s"], big["dvc"]["noop_repro_s"])
+    stages: dict[str, Any] = {}
+    for stage, s in small["stages"].items():
+        b = big["stages"].get(stage)
+        if b:
+            stages[stage] = {
+                "wall": ratio(s["wall_s"], b["wall_s"]),
+                "cpu": ratio(s["cpu_s"], b["cpu_s"]),
+                "max_rss": ratio(s["max_rss_mb"], b["max_rss_mb"]),
+            }
+    out["stages"] = stages
+    bs, bb = small.get("baseline", {}), big.get("baseline", {})
+    if "ratio_compute" in bs and "ratio_compute" in bb:
+        out["baseline_ratio"] = {"1x": bs["ratio_compute"], "10x": bb["ratio_compute"]}
+    return out
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render(report: dict[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    for name, sc in report["scenarios"].items():
+        if "error" in sc:
+            add(f"\n== {name}: FAILED: {sc['error'][:500]}")
+            continue
+        add(f"\n== {name}: {sc['title']}")
+        add(
+            f"   {sc['tickers']:,} tickers, {sc['raw_rows']:,} raw rows, {sc['panel_rows']:,} "
+            f"panel rows, {sc['features']} features ({sc['features_file_mb']} MB)"
+            + (f"; {sc['note']}" if sc.get("note") else "")
+        )
+        add(f"   {'stage':<10}{'procs':>7}{'wall s':>10}{'cpu s':>10}{'peak RSS MB':>13}"
+            f"{'rows/s':>14}")
+        for stage, s in sc["stages"].items():
+            add(f"   {stage:<10}{s['processes']:>7}{fmt(s['wall_s'], 2):>10}{fmt(s['cpu_s'], 2):>10}"
+                f"{fmt(s['max_rss_mb']):>13}{fmt(s['rows_per_s']):>14}")
+        e2e = sc["end_to_end"]
+        add(f"   end to end (snakemake --cores {report['cores']}): {e2e['wall_s']:.2f} s wall, "
+            f"{e2e['cpu_s']:.1f} s CPU, largest process {e2e['max_rss_mb']:.0f} MB")
+        add(f"   no-op snakemake: {', '.join(f'{v:.2f}' for v in sc['noop_snakemake']['wall_s'])} s"
+            f" ({sc['noop_snakemake']['stage_processes']} stages ran)")
+        if "dvc" in sc:
+            d = sc["dvc"]
+            add(f"   no-op dvc repro: {d['noop_repro_s']:.2f} s ({d['noop_stage_processes']} stages"
+                f" ran; dvc commit of the built outputs took {d['commit_s']:.1f} s)")
+        a, r = sc["add_one_ticker"], sc["remove_one_ticker"]
+        add(f"   add one ticker ({a['ticker']}): {a['wall_s']:.2f} s, stages run {a['stages_run']}")
+        add(f"   (removing it first: {r['wall_s']:.2f} s)")
+        q = sc.get("features_qlib14", {})
+        if "wall_s" in q:
+            add(f"   features qlib14 preset alone: {q['features']} features, {q['wall_s']:.2f} s, "
+                f"{q['max_rss_mb']:.0f} MB")
+        elif q:
+            add(f"   features qlib14 preset: failed: {q.get('error')}")
+        b = sc.get("baseline", {})
+        if "ratio_compute" in b:
+            lo, ve = b["loop"], b["vectorised"]
+            add(f"   per-ticker pandas loop vs vectorised, same {lo['columns']} indicators: "
+                f"{lo['compute_s']:.2f} s vs {ve['compute_s']:.2f} s compute = "
+                f"{b['ratio_compute']:.1f}x (whole processes {b['ratio_process_wall']:.1f}x; "
+                f"{lo['check']})")
+        elif b:
+            add(f"   baseline: failed: {b}")
+    if report.get("growth_10x"):
+        g = report["growth_10x"]
+        add(f"\n== growth S&P -> 10x synthetic (rows x{g['rows']}, tickers x{g['tickers']}; "
+            "linear in rows is the goal)")
+        add(f"   end to end wall x{g['end_to_end_wall']}, CPU x{g['end_to_end_cpu']}; no-op "
+            f"snakemake x{g['noop_snakemake']}; no-op dvc x{g.get('noop_dvc_repro')}; add one "
+            f"ticker x{g['add_one_ticker']}")
+        for stage, s in g["stages"].items():
+            add(f"   {stage:<10} wall x{s['wall']}, cpu x{s['cpu']}, peak RSS x{s['max_rss']}")
+        if "baseline_ratio" in g:
+            add(f"   loop/vectorised ratio: {g['baseline_ratio']['1x']}x at 1x, "
+                f"{g['baseline_ratio']['10x']}x at 10x")
+    add("\n== targets (2 cores; printed, never asserted)")
+    for t in report["targets"]:
+        mark = "met   " if t["met"] else "MISSED"
+        add(f"   {mark} {t['target']}: {t['value']} {t['unit']} (< {t['limit']} {t['unit']})")
+    add(f"\nbench took {report['seconds']:.0f} s; written to {report['written_to']}")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    mem_gb = None
+    with contextlib.suppress(OSError, ValueError):
+        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {
+        "cpus": os.cpu_count(),
+        "mem_gb": mem_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {
+            p: version(p) for p in ("snakemake", "dvc", "pandas", "numpy", "pyarrow", "lightgbm")
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default="sample,sp500,synthetic",
+                        help="comma-separated: sample, sp500, synthetic")
+    parser.add_argument("--cores", type=int, default=int(os.environ.get("CORES", 2)))
+    parser.add_argument("--sp500-dir", type=Path, default=SHARED_SP500)
+    parser.add_argument("--sp500-tickers", type=int, default=None, help="first N files only")
+    parser.add_argument("--synthetic-scale", type=float, default=10.0,
+                        help="synthetic rows as a multiple of the S&P raw rows")
+    parser.add_argument("--synthetic-tickers", type=int, default=None,
+                        help="tickers in the synthetic panel (default: scale x S&P tickers)")
+    parser.add_argument("--synthetic-bars", type=int, default=None,
+                        help="bars per synthetic ticker (default: as many as the S&P files)")
+    parser.add_argument("--no-dvc", action="store_true", help="skip the dvc no-op measurement")
+    parser.add_argument("--workdir", type=Path, default=BENCH / "out")
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "bench.json")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per command")
+    args = parser.parse_args(argv)
+
+    wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    t0 = time.perf_counter()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cores": args.cores,
+        "machine": machine(),
+        "scenarios": {},
+    }
+    results = report["scenarios"]
+    for name in wanted:
+        try:
+            if name == "sample":
+                sc = sample_scenario()
+            elif name == "sp500":
+                if not args.sp500_dir.is_dir():
+                    say(f"[sp500] skipped: {args.sp500_dir} is absent")
+                    continue
+                sc = sp500_scenario(args.sp500_dir, args.sp500_tickers)
+            elif name == "synthetic":
+                sc = _synthetic_from_args(args, results)
+            else:
+                parser.error(f"unknown scenario {name!r}")
+            sc.dvc = sc.dvc and not args.no_dvc
+            results[name] = run_scenario(sc, args.workdir, args.cores, args.timeout)
+        except (CommandFailed, OSError, subprocess.SubprocessError) as exc:
+            results[name] = {"error": str(exc)}
+            say(f"[{name}] FAILED: {exc}")
+    if "sp500" in results and "synthetic" in results and "error" not in results["sp500"] and (
+        "error" not in results["synthetic"]
+    ):
+        report["growth_10x"] = growth(results["sp500"], results["synthetic"])
+    report["targets"] = targets(results)
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    report["written_to"] = str(args.out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+    tmp.replace(args.out)
+    say(render(report))
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+def _synthetic_from_args(args: argparse.Namespace, results: dict[str, Any]) -> Scenario:
+    """Size the synthetic panel: `scale` times the S&P raw rows, by tickers at S&P length."""
+    sp = results.get("sp500", {})
+    base_tickers = sp.get("tickers") or 404
+    base_rows = sp.get("raw_rows") or 1_900_000
+    bars = args.synthetic_bars or max(300, round(base_rows / base_tickers))
+    tickers = args.synthetic_tickers or math.ceil(args.synthetic_scale * base_rows / (bars * 0.96))
+    label = f"{args.synthetic_scale:g}x" if not args.synthetic_tickers else "custom"
+    return synthetic_scenario(args.workdir / "synthetic-data", tickers, bars, label)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

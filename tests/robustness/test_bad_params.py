@@ -1,0 +1,134 @@
+"""Bad params.yaml and unsafe tickers: one line naming the key (exit 1, no traceback), through
+the `updown` CLI that DVC runs and through `snakemake`, which refuses before any job starts, so
+every output of the previous run stays byte-identical."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run
+from hostile import error_line, fingerprint, stage_command, updown, write_params
+
+OUTPUTS = ("data", "models", "reports")
+
+# case: (params changes, fragments of the message). The message names the file and the key.
+CASES: dict[str, tuple[dict[str, object], list[str]]] = {
+    "unknown-key": ({"train.learning_rat": 0.1}, ["train.learning_rat: unknown key (allowed:"]),
+    "wrong-type": ({"train.num_leaves": "many"}, ["train.num_leaves: 'many' is not of type"]),
+    "start-after-end": (
+        {"data.start": "2019-01-01"},
+        ["data.start (2019-01-01) must be before data.end (2018-12-31)"],
+    ),
+    "no-tickers": ({"data.tickers": []}, ["data.tickers: [] should be non-empty"]),
+    "unknown-source": ({"data.source": "bloomberg"}, ["data.source: 'bloomberg' is not one of"]),
+    "horizon-0": ({"label.horizon": 0}, ["label.horizon: 0 is less than the minimum of 1"]),
+    "impossible-date": ({"data.end": "2018-02-30"}, ["data.end: '2018-02-30' is not a valid date"]),
+    "ticker-dotdot": (
+        {"data.tickers": ["../../etc/passwd"]},
+        ["data.tickers[0]: ticker '../../etc/passwd' is not safe as a file name"],
+    ),
+    "ticker-slash": (
+        {"data.tickers": ["a/b"]},
+        ["data.tickers[0]: ticker 'a/b' is not safe as a file name"],
+    ),
+    "ticker-empty": (
+        {"data.tickers": [""]},
+        ["data.tickers[0]: ticker '' is not safe as a file name"],
+    ),
+    "ticker-long": (
+        {"data.tickers": ["A" * 300]},
+        ["data.tickers[0]: ticker 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA... (300 characters)"],
+    ),
+    "ticker-shell": (
+        {"data.tickers": ["$(touch PWNED)"]},
+        ["ticker '$(touch PWNED)' is not safe as a file name"],
+    ),
+}
+YAML_ERROR = "data:\n  source: sample\n  tickers: [^GSPC\n  interval: 1d\n"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_params_stop_a_stage_with_the_key(tmp_path: Path, case: str) -> None:
+    changes, fragments = CASES[case]
+    write_params(tmp_path / "params.yaml", changes)
+    done = updown("label", "--prices", "in.parquet", "--out", "out.parquet", cwd=tmp_path)
+    error_line(done, "label", "params.yaml: ", *fragments)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_yaml_syntax_error_is_named_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text(YAML_ERROR)
+    done = updown("label", "--prices", "in.parquet", "--out", "out.parquet", cwd=tmp_path)
+    error_line(done, "label", "params.yaml: line 4, column", "YAML syntax error")
+
+
+@pytest.mark.parametrize("ticker", ["../../etc/passwd", "a/b", "", "A" * 300, "x;rm -rf ~"])
+def test_an_unsafe_ticker_on_the_command_line_is_refused(tmp_path: Path, ticker: str) -> None:
+    write_params(tmp_path / "params.yaml", {})
+    done = updown("acquire", "--ticker", ticker, "--out-dir", "raw", cwd=tmp_path)
+    error_line(done, "acquire", "is not safe as a file name")
+    assert not (tmp_path / "raw").exists()
+
+
+@pytest.fixture(scope="module")
+def built(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("bad_params") / "project"
+    shutil.copytree(built_sample_project, dest, symlinks=True)
+    return dest
+
+
+@pytest.mark.integration
+@pytest.mark.xdist_group("sample_project")
+@pytest.mark.parametrize("case", [*sorted(CASES), "yaml-syntax"])
+def test_snakemake_refuses_bad_params_before_any_job(built: Path, case: str) -> None:
+    params = built / "params.yaml"
+    good = params.read_text()
+    before = fingerprint(built, *OUTPUTS)
+    try:
+        if case == "yaml-syntax":
+            params.write_text(YAML_ERROR)
+            fragments = ["line 4, column", "YAML syntax error"]
+        else:
+            write_params(params, CASES[case][0], base=params)
+            fragments = CASES[case][1]
+        done = run(["snakemake", "--cores", "1"], built, check=False)
+    finally:
+        params.write_text(good)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [x for x in done.stderr.splitlines() if x.startswith("updown: error: params.yaml: ")]
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert all(f in lines[0] for f in fragments), lines[0]
+    assert len(done.stderr.strip().splitlines()) == 1  # nothing else: no job ran
+    assert fingerprint(built, *OUTPUTS) == before
+    assert not (built / "PWNED").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.xdist_group("sample_project")
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        (
+            {"data.end": "2030-12-31", "split.valid_end": "2025-06-30"},
+            ["split.valid_end (2025-06-30) is on or after the data's last bar", "2018-12-28"],
+        ),
+        (
+            {"data.start": "1990-01-01", "split.train_end": "1995-12-31"},
+            ["split.train_end (1995-12-31) is before the data's first bar", "1999-01-04"],
+        ),
+    ],
+    ids=["valid_end-after-data", "train_end-before-data"],
+)
+def test_split_dates_outside_the_data_stop_train_with_the_data_range(
+    built: Path, tmp_path: Path, changes: dict[str, object], fragments: list[str]
+) -> None:
+    """params.yaml alone cannot tell: the data may start after data.start or end before
+    data.end. Train checks the labelled rows' range before it trains."""
+    params = write_params(tmp_path / "params.yaml", changes, base=built / "params.yaml")
+    before = fingerprint(built, *OUTPUTS)
+    done = updown(*stage_command(built, "train", params), cwd=built)
+    error_line(done, "train", "the labelled data run from 1999-01-04 to", *fragments)
+    assert fingerprint(built, *OUTPUTS) == before

@@ -1,0 +1,142 @@
+"""The backtest trades on the bar after the signal, charges costs on turnover, and reports the
+figures a reader expects (annualised return, volatility, Sharpe, drawdown, turnover)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from train_data import synthetic
+from updown.backtest import (
+    backtest,
+    estimate_periods_per_year,
+    long_flat_weights,
+    long_short_weights,
+    run,
+    summary,
+    trade_returns,
+)
+from updown.config import BacktestConfig
+from updown.errors import UpdownError
+
+CFG = BacktestConfig(mode="auto", execution="open", cost_bps=10.0, quantile=0.25,
+                     periods_per_year=None)  # fmt: skip
+
+
+def test_the_signal_of_bar_t_earns_the_move_from_bar_t_plus_1_to_t_plus_2() -> None:
+    prices, _, _ = synthetic(n_bars=30, tickers=("AAA",))
+    out = trade_returns(prices, "close")
+    c = prices["close"].to_numpy()
+    assert out["trade_return"].iloc[5] == pytest.approx(c[7] / c[6] - 1)
+    o = prices["open"].to_numpy() * prices["adj_close"].to_numpy() / c
+    assert trade_returns(prices, "open")["trade_return"].iloc[5] == pytest.approx(o[7] / o[6] - 1)
+    assert out["trade_return"].iloc[-2:].isna().all()  # no bar t+2 to exit on
+
+
+def test_nothing_up_to_and_including_bar_t_can_change_what_its_signal_earns() -> None:
+    prices, _, _ = synthetic(n_bars=60, tickers=("AAA", "BBB"))
+    t = 40
+    before = trade_returns(prices, "open")
+    shaken = prices.copy()
+    rows = (shaken.groupby("ticker").cumcount() <= t).to_numpy()
+    for col in ("open", "high", "low", "close", "adj_close"):
+        shaken.loc[rows, col] *= 1.37
+    after = trade_returns(shaken, "open")
+    at_t = (prices.groupby("ticker").cumcount() == t).to_numpy()
+    assert np.allclose(before.loc[at_t, "trade_return"], after.loc[at_t, "trade_return"])
+    # and the next bar's open does change it: the trade really happens at t + 1
+    shaken.loc[(prices.groupby("ticker").cumcount() == t + 1).to_numpy(), "open"] *= 1.1
+    moved = trade_returns(shaken, "open")
+    assert not np.allclose(before.loc[at_t, "trade_return"], moved.loc[at_t, "trade_return"])
+
+
+def test_costs_are_charged_on_every_switch_and_long_flat_always_up_is_buy_and_hold() -> None:
+    idx = pd.date_range("2020-01-01", periods=4, tz="UTC")
+    r = pd.DataFrame({"X": [0.01, -0.02, 0.03, 0.01]}, index=idx)
+    w = long_flat_weights(pd.DataFrame({"X": [1.0, 0.0, 1.0, 1.0]}, index=idx))
+    bars = run(w, r, cost_bps=10.0)
+    assert bars["turnover"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert bars["net"].tolist() == pytest.approx([0.01 - 0.001, -0.001, 0.03 - 0.001, 0.01])
+    always = run(long_flat_weights(pd.DataFrame({"X": [1.0] * 4}, index=idx)), r, 10.0)
+    assert always["gross"].tolist() == pytest.approx(r["X"].tolist())
+    assert always["cost"].sum() == pytest.approx(0.001)  # only the entry
+
+
+def test_long_short_holds_the_top_and_bottom_quantile_dollar_neutral() -> None:
+    idx = pd.date_range("2020-01-01", periods=2, tz="UTC")
+    score = pd.DataFrame(
+        {"A": [4.0, 1.0], "B": [3.0, 1.0], "C": [2.0, 1.0], "D": [1.0, 1.0]}, index=idx
+    )
+    w = long_short_weights(score, quantile=0.25)
+    assert w.iloc[0].tolist() == [1.0, 0.0, 0.0, -1.0]
+    assert w.iloc[1].tolist() == [0.0, 0.0, 0.0, 0.0]  # a constant score cannot rank: no book
+    w2 = long_short_weights(score.iloc[:1], quantile=0.5)
+    assert w2.iloc[0].tolist() == [0.5, 0.5, -0.5, -0.5]
+
+
+def test_summary_figures_match_a_hand_computation() -> None:
+    net = np.array([0.10, -0.20, 0.05, 0.0])
+    bars = pd.DataFrame({"gross": net, "cost": 0.0, "net": net, "turnover": [1, 0, 0, 0],
+                         "exposure": 1.0})  # fmt: skip
+    s = summary(bars, periods_per_year=4)
+    equity = np.cumprod(1 + net)
+    assert s["total_return"] == pytest.approx(equity[-1] - 1)
+    assert s["ann_return"] == pytest.approx(equity[-1] - 1)  # four bars = one year
+    assert s["max_drawdown"] == pytest.approx(equity[1] / equity[0] - 1)
+    assert s["ann_vol"] == pytest.approx(np.std(net, ddof=1) * 2)
+    assert s["sharpe"] == pytest.approx(net.mean() / np.std(net, ddof=1) * 2)
+    assert s["turnover"] == pytest.approx(0.25)
+
+
+def test_daily_bars_annualise_at_about_252_a_year() -> None:
+    days = pd.bdate_range("2015-01-01", "2016-12-31", tz="UTC")
+    assert 255 < estimate_periods_per_year(pd.Index(days)) < 265  # weekdays, no holidays
+
+
+def _predictions(prices: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Contenders with known behaviour: an oracle of the traded move, always-up, and a coin."""
+    pred = labels[["ticker", "timestamp"]].copy()
+    moves = pred.merge(trade_returns(prices, "open"), on=["ticker", "timestamp"])["trade_return"]
+    rng = np.random.default_rng(0)
+    for name, score in (("oracle", moves.fillna(0).to_numpy()),
+                        ("always_up", np.ones(len(pred))),
+                        ("coin", rng.standard_normal(len(pred)))):  # fmt: skip
+        pred[f"score_{name}"] = score
+        pred[f"up_{name}"] = score > 0
+    return pred
+
+
+def test_an_oracle_of_the_next_bar_wins_and_always_up_matches_buy_and_hold() -> None:
+    prices, _, labels = synthetic(n_bars=300, tickers=("AAA",))
+    pred = _predictions(prices, labels)
+    res = backtest(pred, prices, ["oracle", "always_up", "coin"], CFG)
+    assert res.mode == "long_flat"
+    assert res.stats["oracle"]["sharpe"] > 5
+    assert res.stats["always_up"]["ann_return"] == pytest.approx(
+        res.stats["buy_and_hold"]["ann_return"]
+    )
+    assert res.stats["coin"]["turnover"] > 0.3
+    assert list(res.equity.columns) == ["oracle", "always_up", "coin", "buy_and_hold"]
+
+
+def test_several_tickers_trade_top_minus_bottom_and_an_unranked_signal_stays_in_cash() -> None:
+    prices, _, labels = synthetic(n_bars=300)
+    res = backtest(_predictions(prices, labels), prices, ["oracle", "always_up", "coin"], CFG)
+    assert res.mode == "long_short"
+    assert res.stats["oracle"]["ann_return"] > res.stats["buy_and_hold"]["ann_return"]
+    assert res.stats["oracle"]["exposure"] == pytest.approx(2.0)
+    assert res.stats["always_up"]["exposure"] == 0.0
+    forced = dataclasses.replace(CFG, mode="long_flat")
+    flat = backtest(_predictions(prices, labels), prices, ["always_up"], forced)
+    assert flat.stats["always_up"]["ann_return"] == pytest.approx(
+        flat.stats["buy_and_hold"]["ann_return"]
+    )
+
+
+def test_long_short_on_one_ticker_is_refused() -> None:
+    prices, _, labels = synthetic(n_bars=100, tickers=("AAA",))
+    cfg = dataclasses.replace(CFG, mode="long_short")
+    with pytest.raises(UpdownError, match="long_short needs at least two tickers"):
+        backtest(_predictions(prices, labels), prices, ["coin"], cfg)

@@ -1,0 +1,128 @@
+"""Hourly bars end to end: features (hour of day on the exchange clock), labels across the
+overnight gap, splits by date and by bar count, and the whole pipeline on an hourly CSV folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run, set_params
+from synthetic_panels import NY, label_config, make_panel, small_features
+from updown.config import SplitConfig, WalkForwardConfig
+from updown.features import make_features
+from updown.label import make_labels
+from updown.split import assign_blocks, walk_forward_folds
+
+
+@pytest.fixture(scope="module")
+def hourly() -> pd.DataFrame:
+    return make_panel(21, tickers=2, n_days=30, freq="1h", drop_fraction=0.0)
+
+
+def local(ts: pd.Series) -> pd.Series:
+    return ts.dt.tz_convert(NY)
+
+
+def test_hourly_features_carry_the_hour_on_the_exchange_clock(hourly: pd.DataFrame) -> None:
+    out = make_features(hourly, small_features(), intraday=True)
+    assert sorted(out["hour"].unique()) == list(range(9, 16))
+    np.testing.assert_array_equal(out["hour"], local(hourly["timestamp"]).dt.hour)
+    np.testing.assert_array_equal(out["day_of_week"], local(hourly["timestamp"]).dt.dayofweek)
+    # Windows count bars: ret_7 at 09:30 reaches back to 09:30 of the previous trading day.
+    one = hourly[hourly["ticker"] == "T0"].reset_index(drop=True)
+    first_of_day = local(one["timestamp"]).dt.hour == 9
+    i = int(np.flatnonzero(first_of_day)[3])
+    expected = np.log(one["adj_close"].iloc[i] / one["adj_close"].iloc[i - 7])
+    cfg = small_features(return_windows=(7,), cross_sectional=())
+    ret7 = make_features(one, cfg, intraday=True, only=["ret_7"])["ret_7"]
+    assert ret7.iloc[i] == pytest.approx(expected, rel=1e-5)
+
+
+def test_hourly_labels_look_the_horizon_in_bars_across_the_night(hourly: pd.DataFrame) -> None:
+    out = make_labels(hourly, label_config(horizon=2))
+    t0 = out[out["ticker"] == "T0"]
+    last_bar = t0[local(t0["timestamp"]).dt.strftime("%H:%M") == "15:30"].iloc[0]
+    end = local(pd.Series([last_bar["label_end"]])).iloc[0]
+    assert end.strftime("%H:%M") == "10:30"  # two bars on: 09:30, 10:30 the next trading day
+    assert end.date() > local(pd.Series([last_bar["timestamp"]])).iloc[0].date()
+    barrier = make_labels(hourly, label_config(kind="triple_barrier", horizon=7, vol_window=14))
+    assert set(barrier["touch"]) <= {"take", "stop", "vertical"} and len(barrier) > 100
+    assert (barrier["label_end"] > barrier["timestamp"]).all()
+
+
+def test_hourly_holdout_purges_the_last_bars_of_the_training_day(hourly: pd.DataFrame) -> None:
+    labels = make_labels(hourly, label_config(horizon=1))
+    days = sorted(set(local(labels["timestamp"]).dt.date))
+    cfg = SplitConfig(train_end=days[10], valid_end=days[20], embargo_bars=0)
+    blocks = assign_blocks(labels, cfg)
+    on_day = local(labels["timestamp"]).dt.date == days[10]
+    hours = local(labels["timestamp"]).dt.strftime("%H:%M")
+    # 15:30 NY is 20:30 UTC, still on the training day; its label ends the next morning.
+    assert set(blocks[on_day & (hours == "15:30")]) == {""}
+    assert set(blocks[on_day & (hours == "14:30")]) == {"train"}
+    assert (labels.loc[blocks == "train", "label_end"] < pd.Timestamp(days[11], tz="UTC")).all()
+
+
+def test_hourly_walk_forward_counts_hourly_bars(hourly: pd.DataFrame) -> None:
+    labels = make_labels(hourly, label_config(horizon=1))
+    days = sorted(set(local(labels["timestamp"]).dt.date))
+    cfg = SplitConfig(
+        train_end=days[5],
+        valid_end=days[20],
+        embargo_bars=0,
+        mode="walk_forward",
+        walk_forward=WalkForwardConfig(folds=2, window="rolling", valid_bars=7, train_bars=14),
+    )
+    folds = walk_forward_folds(labels, cfg)
+    for blocks in folds:
+        valid_times = labels.loc[blocks == "valid", "timestamp"]
+        train_times = labels.loc[blocks == "train", "timestamp"]
+        assert valid_times.nunique() == 6  # one trading day of 7 bars, its last bar purged
+        assert train_times.nunique() == 13  # two days of 7, the last purged
+
+
+@pytest.mark.integration
+def test_the_pipeline_runs_end_to_end_on_hourly_bars(
+    new_project: Callable[[], Path], tmp_path: Path
+) -> None:
+    project = new_project()
+    folder = tmp_path / "hourly"
+    folder.mkdir()
+    panel = make_panel(4, tickers=2, n_days=320, freq="1h", drop_fraction=0.01)
+    for ticker, rows in panel.groupby("ticker"):
+        out = rows.drop(columns="ticker").assign(timestamp=local(rows["timestamp"]))
+        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S%z")
+        out.to_csv(folder / f"{ticker}.csv", index=False)
+    days = sorted(set(local(panel["timestamp"]).dt.date))
+    iso: Callable[[dt.date], str] = lambda d: d.isoformat()  # noqa: E731
+    set_params(
+        project,
+        {
+            "data.source": "csv",
+            "data.tickers": ["T0", "T1"],
+            "data.interval": "1h",
+            "data.start": iso(days[0] - dt.timedelta(days=1)),
+            "data.end": iso(days[-1] + dt.timedelta(days=1)),
+            "data.csv.path": str(folder),
+            "data.csv.pattern": "{ticker}.csv",
+            "data.csv.columns.adj_close": "adj_close",
+            "label.horizon": 3,
+            "split.train_end": iso(days[200]),
+            "split.valid_end": iso(days[260]),
+            "train.num_boost_round": 40,
+        },
+    )
+    run(["snakemake", "--cores", "2"], project)
+    features = pd.read_parquet(project / "data/processed/features.parquet")
+    assert sorted(features["hour"].unique()) == list(range(9, 16))
+    labels = pd.read_parquet(project / "data/interim/labels.parquet")
+    assert (labels["label_end"] > labels["timestamp"]).all()
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert metrics  # the evaluate stage scored the hourly test block
+    latest = pd.read_csv(project / "reports/latest.csv")
+    assert sorted(latest["ticker"]) == ["T0", "T1"]
