@@ -36,6 +36,16 @@ include: "workflow/rules/track.smk"
 rule all:
     default_target: True
     input:
+        # Every stage's outputs, not just the last ones: Snakemake rebuilds a missing file only
+        # when something downstream needs rerunning, so after a failed or killed job (whose
+        # outputs it deletes) it would call the stale results "Nothing to be done". As targets,
+        # missing outputs are rebuilt with the current params and the stages after them follow.
+        rules.validate.input,
+        rules.validate.output,
+        rules.label.output,
+        rules.features.output,
+        rules.train.output,
+        rules.evaluate.output,
         "reports/metrics.json",
         "reports/mlflow_run.json",
         "reports/latest.csv",

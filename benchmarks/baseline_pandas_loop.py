@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from updown.config import FeaturesConfig, load_params
 
 LOG2 = np.log(2)

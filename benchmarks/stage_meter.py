@@ -4,7 +4,9 @@ Snakemake and DVC start each stage as `updown <stage> ...` through the shell, so
 `updown` placed first on PATH sees every stage process of a real run without changing a rule.
 It forks the real `updown` ($UPDOWN_BENCH_REAL), waits for it with wait4 (exact CPU time and peak
 resident set size of that process tree, no sampling) and appends one JSON line to
-$UPDOWN_BENCH_LOG. The exit status is passed through unchanged.
+$UPDOWN_BENCH_LOG. The exit status is passed through unchanged. $UPDOWN_BENCH_AS_LIMIT_MB, if
+set, caps each stage's address space, so a stage too big for the machine fails with a memory
+error rather than pushing the whole machine into the out-of-memory killer.
 
 Standard library only, and started with `python -S`, so it adds a few milliseconds per stage.
 """
@@ -21,9 +23,15 @@ def main() -> int:
     argv = [real, *sys.argv[1:]]
     started = time.time()
     t0 = time.perf_counter()
+    limit_mb = os.environ.get("UPDOWN_BENCH_AS_LIMIT_MB")
     pid = os.fork()
     if pid == 0:  # the child becomes the real stage
         try:
+            if limit_mb:  # a stage that outgrows the machine fails alone instead of the machine
+                import resource
+
+                cap = int(limit_mb) * 2**20
+                resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
             os.execv(real, argv)
         finally:
             os._exit(127)

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import project_env, run
 
 PROFILE = Path("workflow/profiles/cluster-generic")
@@ -56,12 +55,21 @@ def test_pipeline_runs_job_by_job_as_separate_submitted_processes(
     assert set(re.findall(r"^localrule (\w+):", log, re.M)) <= {"all"}
     rules = {j["props"].get("rule") or j["props"]["groupid"] for j in jobs.values()}
     assert rules == {
-        "acquire_batch", "validate", "label", "features", "train", "evaluate", "track", "predict"
+        "acquire_batch",
+        "validate",
+        "label",
+        "features",
+        "train",
+        "evaluate",
+        "track",
+        "predict",
     }
     # The per-ticker acquire jobs travelled together, as the profile's group-components asks.
     (batch,) = [j for j in jobs.values() if j["props"]["type"] == "group"]
-    assert sorted(batch["props"]["output"]) == ["data/raw/sample/^GSPC.parquet",
-                                                "data/raw/sample/^IXIC.parquet"]
+    assert sorted(batch["props"]["output"]) == [
+        "data/raw/sample/^GSPC.parquet",
+        "data/raw/sample/^IXIC.parquet",
+    ]
 
     for rel in ("reports/metrics.json", "models/model.txt"):
         assert (project / rel).read_bytes() == (built_sample_project / rel).read_bytes(), rel
@@ -76,21 +84,29 @@ def test_pipeline_runs_job_by_job_as_separate_submitted_processes(
 def _wait_for(status: list[str], project: Path, jobid: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        state = subprocess.run([*status, jobid], cwd=project, capture_output=True, text=True,
-                               check=True).stdout.strip()
+        state = subprocess.run(
+            [*status, jobid], cwd=project, capture_output=True, text=True, check=True
+        ).stdout.strip()
         if state != "running" or time.monotonic() > deadline:
             return state
         time.sleep(0.1)
 
 
 @pytest.mark.parametrize(("body", "verdict"), [("exit 0", "success"), ("exit 3", "failed")])
-def test_status_script_follows_a_submitted_job_to_its_exit(tmp_path: Path, body: str,
-                                                           verdict: str) -> None:
+def test_status_script_follows_a_submitted_job_to_its_exit(
+    tmp_path: Path, body: str, verdict: str
+) -> None:
     jobscript = tmp_path / "job.sh"
     jobscript.write_text(f"#!/bin/sh\nsleep 0.3\n{body}\n")
     env = project_env()
-    submit = subprocess.run(["bash", str(SCRIPTS / "submit.sh"), str(jobscript)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, check=True)
+    submit = subprocess.run(
+        ["bash", str(SCRIPTS / "submit.sh"), str(jobscript)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     jobid = submit.stdout.strip()
     assert re.fullmatch(r"job-\d+-\d+", jobid)
     status = ["bash", str(SCRIPTS / "status.sh")]
@@ -100,8 +116,13 @@ def test_status_script_follows_a_submitted_job_to_its_exit(tmp_path: Path, body:
 def test_cancel_script_stops_a_running_job(tmp_path: Path) -> None:
     jobscript = tmp_path / "job.sh"
     jobscript.write_text("#!/bin/sh\nsleep 60\n")
-    jobid = subprocess.run(["bash", str(SCRIPTS / "submit.sh"), str(jobscript)], cwd=tmp_path,
-                           capture_output=True, text=True, check=True).stdout.strip()
+    jobid = subprocess.run(
+        ["bash", str(SCRIPTS / "submit.sh"), str(jobscript)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     status = ["bash", str(SCRIPTS / "status.sh")]
     pid_file = tmp_path / ".snakemake" / "cluster-spool" / jobid / "pid"
     deadline = time.monotonic() + 10

@@ -17,7 +17,7 @@ import lightgbm as lgb
 import pandas as pd
 import pytest
 import yaml
-from conftest import run, set_params
+from conftest import project_env, run, set_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
 
@@ -85,11 +85,13 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def two_runs(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The pipeline's result logged, then the pipeline rerun with other train params."""
+    """The pipeline's result logged, then the pipeline rerun with other train params, with
+    MLFLOW_RUN_ID pointing at the first run (resuming it would clash with its params)."""
     p = copy_without_store(built_sample_project, tmp_path_factory.mktemp("two_runs") / "project")
     run(["snakemake", "--cores", "2", "--forcerun", "track"], p)
+    first = json.loads((p / "reports/mlflow_run.json").read_text())["run_id"]
     set_params(p, TRAIN_CHANGES)
-    run(["snakemake", "--cores", "2"], p)
+    run(["snakemake", "--cores", "2"], p, env=project_env({"MLFLOW_RUN_ID": first}))
     return p
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import project_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
@@ -80,8 +79,12 @@ def stage_commands(built_sample_project: Path, tmp_path_factory: pytest.TempPath
 def imported_packages(project: Path, argv: list[str], out: Path) -> set[str]:
     code = PROBE.format(argv=argv, out=str(out))
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=project, env=project_env(), capture_output=True,
-        text=True, timeout=600,
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, f"updown {' '.join(argv)} failed:\n{done.stderr[-3000:]}"
     return set(json.loads(out.read_text()))

@@ -76,7 +76,7 @@ def test_mlflow_credential_variables_are_secrets_too(monkeypatch: pytest.MonkeyP
     assert "pa55word-from-env" in secrets_of(None)
 
 
-def test_metrics_json_numbers_become_metrics_and_per_fold_records_become_steps() -> None:
+def test_metrics_json_numbers_become_metrics_and_per_fold_numbers_also_steps() -> None:
     metrics = {
         "model": {"roc_auc": 0.53, "confusion": {"tp": 5, "fp": 3}, "note": "text", "ok": True},
         "test": {"rows": 1002, "missing": None},
@@ -86,6 +86,8 @@ def test_metrics_json_numbers_become_metrics_and_per_fold_records_become_steps()
         ],
         "equity": [1.0, 1.01, 0.99],
         "per_ticker": {"^GSPC": {"ic": 0.02}},
+        "fold_1": {"model": 0.56, "rows": 502},
+        "fold_2": {"model": 0.52, "rows": 501},
     }
     scalars, steps = metrics_to_log(metrics)
     assert scalars == {
@@ -94,6 +96,10 @@ def test_metrics_json_numbers_become_metrics_and_per_fold_records_become_steps()
         "model.confusion.fp": 3.0,
         "test.rows": 1002.0,
         "per_ticker._GSPC.ic": 0.02,
+        "fold_1.model": 0.56,
+        "fold_1.rows": 502.0,
+        "fold_2.model": 0.52,
+        "fold_2.rows": 501.0,
     }
     assert sorted(steps) == sorted(
         [
@@ -106,6 +112,10 @@ def test_metrics_json_numbers_become_metrics_and_per_fold_records_become_steps()
             ("equity", 1.0, 0),
             ("equity", 1.01, 1),
             ("equity", 0.99, 2),
+            ("fold.model", 0.56, 1),
+            ("fold.rows", 502.0, 1),
+            ("fold.model", 0.52, 2),
+            ("fold.rows", 501.0, 2),
         ]
     )
 

@@ -11,6 +11,7 @@ rule track:
         plots="reports/plots",
         validation="reports/validation.json",
         baselines="models/baselines.json",
+        folds="models/folds",
     output:
         "reports/mlflow_run.json",
     log:
@@ -31,8 +32,8 @@ rule track:
         "updown track --params params.yaml --model {input.model} --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --metrics {input.metrics} "
         "--curve {input.curve} --report {input.report} --plots {input.plots} "
-        "--validation {input.validation} --baselines {input.baselines} --out {output} "
-        "--log {log}"
+        "--validation {input.validation} --baselines {input.baselines} --folds {input.folds} "
+        "--out {output} --log {log}"
 
 
 rule predict:

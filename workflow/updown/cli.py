@@ -87,26 +87,26 @@ def cmd_label(a: argparse.Namespace) -> None:
 
 
 def cmd_features(a: argparse.Namespace) -> None:
+    from updown.batches import feature_batches
     from updown.config import load_params
-    from updown.features import feature_names, make_features
-    from updown.io import read_parquet, write_parquet
-
     from updown.guards import check_feature_history
+    from updown.io import read_parquet, write_parquet_batches
 
     params = load_params(a.params)
     prices = read_parquet(a.prices)
     check_feature_history(prices, params.features)
-    features = make_features(prices, params.features, intraday=params.data.interval != "1d")
-    write_parquet(features, a.out)
-    log.info("%d features x %d rows -> %s", len(feature_names(features)), len(features), a.out)
+    # A long panel is computed and written in whole-ticker batches, so memory stays bounded;
+    # the file holds the same values as one pass.
+    batches = feature_batches(prices, params.features, intraday=params.data.interval != "1d")
+    rows, columns = write_parquet_batches(batches, a.out)
+    log.info("%d features x %d rows -> %s", columns - 2, rows, a.out)
 
 
 def cmd_train(a: argparse.Namespace) -> None:
     from updown.config import load_params
+    from updown.guards import check_split_dates
     from updown.io import read_parquet, write_csv, write_json, write_text
     from updown.train import train_model, training_table
-
-    from updown.guards import check_split_dates
 
     params = load_params(a.params)
     labels = read_parquet(a.labels)
@@ -225,6 +225,7 @@ def cmd_track(a: argparse.Namespace) -> None:
         plots=Path(a.plots),
         validation=Path(a.validation),
         baselines=Path(a.baselines) if a.baselines else None,
+        folds=Path(a.folds) if a.folds else None,
     )
     run = log_run(params, inputs, Path.cwd())
     write_json(run, a.out)
@@ -406,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--out", "run ids (JSON)"),
     )
     track.add_argument("--baselines", default=None, help="baselines (JSON), logged as an artifact")
+    track.add_argument("--folds", default=None, help="per-fold models and loss curves (folder)")
     pred = stage(
         "predict",
         cmd_predict,

@@ -8,13 +8,13 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from updown.errors import UpdownError
+from updown.errors import UpdownError, os_reason
 
 # mkstemp makes 0600 files; an output should get the permissions any new file would (0644 under
 # the usual umask), for the next stage, DVC's cache and the user's other tools alike.
@@ -46,8 +46,7 @@ def ticker_path(root: Path | str, ticker: str, suffix: str = ".parquet") -> Path
 
 def _cannot_write(path: Path, exc: OSError) -> UpdownError:
     """One line naming the output and, when it differs, the path the system refused."""
-    text = str(exc).strip()
-    reason = exc.strerror or (text.splitlines()[0] if text else type(exc).__name__)
+    reason = os_reason(exc)
     refused = getattr(exc, "filename", None)
     if refused and Path(refused) != path and not Path(refused).name.startswith(f".{path.name}."):
         reason = f"{refused}: {reason}"
@@ -141,6 +140,33 @@ def write_with(path: Path | str, writer: Callable[[Path], Any]) -> Path:
 
 def write_parquet(df: pd.DataFrame, path: Path | str) -> Path:
     return write_with(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
+
+
+def write_parquet_batches(frames: Iterable[pd.DataFrame], path: Path | str) -> tuple[int, int]:
+    """Write frames with identical columns, one after another, as one Parquet file (atomic), so
+    only one batch is in memory at a time. One frame gives the same file as write_parquet.
+    Returns (rows, columns)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = columns = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows, columns
+        writer = None
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows, columns = rows + len(frame), len(frame.columns)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    write_with(path, write)
+    return rows, columns
 
 
 def read_parquet(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:

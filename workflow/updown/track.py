@@ -49,6 +49,7 @@ MLFLOW_ENV_DEFAULTS = {
 }
 SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 MAX_PARAM_VALUE = 6000
+_FOLD_KEY = re.compile(r"^fold_?(\d+)$")
 MAX_TAG_VALUE = 5000
 
 
@@ -65,6 +66,7 @@ class TrackInputs:
     plots: Path
     validation: Path
     baselines: Path | None = None
+    folds: Path | None = None  # walk-forward: one model per fold and their loss curves
 
 
 def tracking_uri(configured: str | None, root: Path) -> str:
@@ -157,8 +159,10 @@ def _number(value: Any) -> float | None:
 def metrics_to_log(
     tree: dict[str, Any],
 ) -> tuple[dict[str, float], list[tuple[str, float, int]]]:
-    """Every number in metrics.json: scalars under dotted names, and numbers inside lists as
-    step metrics (a list of per-fold records steps by its `fold` field, else by position)."""
+    """Every number in metrics.json: scalars under dotted names; numbers inside lists as step
+    metrics (a list of per-fold records steps by its `fold` field, else by position); and the
+    numbers under top-level fold_<k> keys also as fold.<name> at step k, so the UI charts a
+    metric across walk-forward folds."""
     scalars: dict[str, float] = {}
     steps: list[tuple[str, float, int]] = []
 
@@ -182,6 +186,11 @@ def metrics_to_log(
                 steps.append((safe_name(name), number, step))
 
     walk(tree, "", None)
+    for key, value in tree.items():
+        fold = _FOLD_KEY.match(str(key))
+        if fold and isinstance(value, dict):
+            inner, _ = metrics_to_log(value)
+            steps += [(safe_name(f"fold.{k}"), v, int(fold[1])) for k, v in inner.items()]
     return scalars, steps
 
 
@@ -444,6 +453,12 @@ def _log_run(
         scalars, fold_steps = metrics_to_log(metrics)
         mlflow.log_metrics(scalars)
         now = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+        fold_curves = inputs.folds / "curves.csv" if inputs.folds else None
+        if fold_curves is not None and fold_curves.is_file():
+            per_fold = [
+                s for s in curve_to_log(pd.read_csv(fold_curves)) if s[0].startswith("fold")
+            ]
+            fold_steps += per_fold
         steps = [Metric(k, v, now, s) for k, v, s in [*curve_to_log(curve), *fold_steps]]
         for start in range(0, len(steps), 1000):
             client.log_batch(run_id, metrics=steps[start : start + 1000])
@@ -470,6 +485,11 @@ def _log_run(
                 plots.mkdir()
                 stage_artifacts(sorted(inputs.plots.rglob("*")), plots, secrets, inputs.plots)
                 mlflow.log_artifacts(str(plots), artifact_path="plots")
+            if inputs.folds and inputs.folds.is_dir():
+                folds = Path(tmp) / "folds"
+                folds.mkdir()
+                stage_artifacts(sorted(inputs.folds.rglob("*")), folds, secrets, inputs.folds)
+                mlflow.log_artifacts(str(folds), artifact_path="folds")
 
             profile = dataclasses.replace(profile, run_id=run_id)
             example = example_bars(window)
