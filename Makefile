@@ -50,7 +50,7 @@ ui: $(STAMP)
 	exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${PORT:-5000}
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --cores $(CORES) $(BENCH_ARGS)
 
 dvc.yaml: $(STAMP)
 	$(BIN)/updown dvc-yaml

@@ -366,7 +366,9 @@ def run_scenario(
         raw_rows=rows["acquire"],
         panel_rows=rows["panel"],
         features=feature_count(features_path),
-        features_file_mb=round(features_path.stat().st_size / 2**20, 1),
+        features_file_mb=round(features_path.stat().st_size / 2**20, 1)
+        if features_path.exists()
+        else None,
         end_to_end={**build.summary(), "stage_processes": len(records)},
         stages=stage_table(records, rows),
     )
@@ -381,6 +383,14 @@ def run_scenario(
         "stage_processes": sum(len(r) for _, r in noops),
     }
 
+    result["features_qlib14"] = qlib14_run(project)
+
+    if sc.baseline:
+        result["baseline"] = baseline_run(project)
+
+    result["add_one_ticker"] = add_one_ticker(project, sc, source)
+
+    # Last, because `dvc commit` rewrites outputs with new mtimes, which Snakemake would see.
     if sc.dvc:
         commit, _ = project.run("dvc-commit", [str(BIN / "dvc"), "commit", "--force", "--quiet"])
         repro, repro_stages = project.run("dvc-noop", [str(BIN / "dvc"), "repro"])
@@ -389,13 +399,6 @@ def run_scenario(
             "noop_repro_s": round(repro.wall_s, 3),
             "noop_stage_processes": len(repro_stages),
         }
-
-    result["features_qlib14"] = qlib14_run(project)
-
-    if sc.baseline:
-        result["baseline"] = baseline_run(project)
-
-    result["add_one_ticker"] = add_one_ticker(project, sc, source)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     say(
         f"[{sc.name}] no-op snakemake {min(result['noop_snakemake']['wall_s']):.2f} s; "

@@ -83,7 +83,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def two_runs(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pipeline's result logged, then the pipeline rerun with other train params, with
     MLFLOW_RUN_ID pointing at the first run (resuming it would clash with its params)."""

@@ -32,14 +32,14 @@ from updown.predict import (
 # ---------------------------------------------------------------- a small real model, in process
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def params() -> Params:
     p = load_params(REPO / "params.yaml")
     data = dataclasses.replace(p.data, source="sample", tickers=("^GSPC", "^IXIC"))
     return dataclasses.replace(p, data=data)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prices(params: Params) -> pd.DataFrame:
     """The offline sample, validated as the pipeline validates it."""
     from updown.sources import get_fetch
@@ -76,12 +76,12 @@ def _train(prices: pd.DataFrame, params: Params, objective: str) -> str:
     return booster.model_to_string()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model_text(prices: pd.DataFrame, params: Params) -> str:
     return _train(prices, params, "binary")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def profile(prices: pd.DataFrame, model_text: str, params: Params) -> ModelProfile:
     return model_profile(prices, model_text, params, run_id="r1")
 

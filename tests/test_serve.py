@@ -20,7 +20,7 @@ from test_mlflow_server import free_port, server_process
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(
     built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, str]]:

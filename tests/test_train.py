@@ -202,3 +202,21 @@ def test_walk_forward_retrains_each_fold_on_data_before_its_test_block() -> None
     curves = result.fold_curves()
     assert sorted(curves["fold"].unique()) == [1, 2, 3]
     assert [f["fold"] for f in result.summary()["folds"]] == [1, 2, 3]
+
+
+def test_the_ridge_baseline_equals_sklearn_and_stays_quiet_on_collinear_features() -> None:
+    import warnings
+
+    from sklearn.linear_model import Ridge
+    from updown.baselines import ridge
+
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3000, 6))
+    z[:, 5] = z[:, 4] + 1e-7 * rng.standard_normal(3000)  # two windows of one family
+    y = 0.002 + z @ rng.standard_normal(6) * 0.01 + 0.01 * rng.standard_normal(3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coef, intercept = ridge(z, y, alpha=5.0)
+    ref = Ridge(alpha=5.0).fit(z, y)
+    assert np.allclose(coef, ref.coef_, atol=1e-10)
+    assert intercept == pytest.approx(ref.intercept_, abs=1e-12)

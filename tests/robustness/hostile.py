@@ -37,7 +37,9 @@ def updown(
 def stage_command(project: Path, stage: str, params: Path | None = None) -> list[str]:
     """The command DVC runs for `stage` (rendered from the Snakefile), as an argument list for
     `updown`, optionally with another params file and without the log file."""
-    cmd = shlex.split(yaml.safe_load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"])
+    text = yaml.safe_load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    source = yaml.safe_load((params or project / "params.yaml").read_text())["data"]["source"]
+    cmd = shlex.split(text.replace("${data.source}", source))
     assert cmd[0] == "updown", cmd
     args = cmd[1:]
     if "--log" in args:

@@ -11,6 +11,22 @@ def section(name, exclude=()):
     return {k: v for k, v in config[name].items() if k not in exclude}
 
 
+def scaled(base, per_input_mb, ceiling=None):
+    """A resource (mem_mb, or runtime in minutes) that grows with the size of the job's inputs:
+    base + per_input_mb x their size in MB, times the attempt, so a retry asks for more. The
+    factors are peak RSS and time per stage from `make bench` on the sample and the S&P folder,
+    with headroom. `ceiling` = (base, per MB) bounds a stage that works in fixed-size batches
+    beyond some input size. A cluster executor places each job by these numbers."""
+
+    def value(wildcards, input, attempt):
+        amount = base + per_input_mb * input.size_mb
+        if ceiling is not None:
+            amount = min(amount, ceiling[0] + ceiling[1] * input.size_mb)
+        return max(1, int(amount * attempt))
+
+    return value
+
+
 wildcard_constraints:
     ticker=r"[A-Za-z0-9.^=_-]+",
     source=r"sample|csv|yfinance",

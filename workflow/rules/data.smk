@@ -5,6 +5,8 @@ rule acquire:
         update("data/raw/{source}/{ticker}.parquet"),
     log:
         "logs/acquire/{source}/{ticker}.log",
+    benchmark:
+        "logs/benchmarks/acquire/{source}/{ticker}.tsv"
     conda:
         "../envs/updown.yaml"
     resources:
@@ -25,11 +27,13 @@ rule validate:
         report="reports/validation.json",
     log:
         "logs/validate.log",
+    benchmark:
+        "logs/benchmarks/validate.tsv"
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(300, 3),
+        runtime=scaled(5, 0.05),
     params:
         data=section("data"),
         validate=section("validate"),
@@ -46,11 +50,13 @@ rule label:
         "data/interim/labels.parquet",
     log:
         "logs/label.log",
+    benchmark:
+        "logs/benchmarks/label.tsv"
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(300, 12),
+        runtime=scaled(5, 0.02),
     params:
         label=section("label"),
     shell:
@@ -64,11 +70,13 @@ rule features:
         "data/processed/features.parquet",
     log:
         "logs/features.log",
+    benchmark:
+        "logs/benchmarks/features.tsv"
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(300, 50, ceiling=(4000, 12)),
+        runtime=scaled(5, 0.1),
     params:
         features=section("features"),
     shell:

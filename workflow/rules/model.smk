@@ -9,12 +9,14 @@ rule train:
         curve="reports/train_curve.csv",
     log:
         "logs/train.log",
+    benchmark:
+        "logs/benchmarks/train.tsv"
     conda:
         "../envs/updown.yaml"
     threads: config["train"]["num_threads"]
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=scaled(500, 5),
+        runtime=scaled(10, 0.02),
     params:
         split=section("split"),
         train=section("train"),
@@ -39,11 +41,13 @@ rule evaluate:
         report="reports/report.html",
     log:
         "logs/evaluate.log",
+    benchmark:
+        "logs/benchmarks/evaluate.tsv"
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(500, 4),
+        runtime=scaled(10, 0.01),
     params:
         split=section("split"),
         evaluate=section("evaluate"),

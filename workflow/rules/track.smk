@@ -16,11 +16,13 @@ rule track:
         "reports/mlflow_run.json",
     log:
         "logs/track.log",
+    benchmark:
+        "logs/benchmarks/track.tsv"
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(500, 1.2),
+        runtime=scaled(10, 0.01),
     params:
         # Where runs go is not part of the result (and a URI may hold a password, which
         # Snakemake would print and DVC would write to dvc.lock): a new tracking_uri alone
@@ -46,11 +48,13 @@ rule predict:
         "reports/latest.csv",
     log:
         "logs/predict.log",
+    benchmark:
+        "logs/benchmarks/predict.tsv"
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(400, 25),
+        runtime=scaled(5, 0.01),
     params:
         features=section("features"),
         predict=section("predict"),

@@ -53,10 +53,24 @@ def _conditional(call: np.ndarray, target: np.ndarray, overall: float) -> dict[s
     return out
 
 
+def ridge(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """Ridge regression with an unpenalised intercept: minimises |y - b - z w|^2 + alpha |w|^2.
+
+    Solved on the small (features x features) normal equations by least squares, which stays
+    stable when features are nearly collinear (many windows of one family) and the penalty is
+    weak next to millions of rows, where a Cholesky solve warns of an ill-conditioned matrix.
+    """
+    mz, my = z.mean(axis=0), float(y.mean())
+    zc = z - mz
+    gram = zc.T @ zc + alpha * np.eye(z.shape[1])
+    coef = np.linalg.lstsq(gram, zc.T @ (y - my), rcond=None)[0]
+    return coef, my - float(mz @ coef)
+
+
 def fit_linear(x: pd.DataFrame, y: pd.Series, task: str, c: float) -> dict[str, Any]:
     """Standardised L2 linear model: logistic (C = c) or ridge (alpha = 1 / (2c), the same
     penalty on the summed loss). Missing values are filled with the training medians."""
-    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.linear_model import LogisticRegression
 
     fill = x.median().fillna(0.0)
     xf = x.fillna(fill)
@@ -67,9 +81,8 @@ def fit_linear(x: pd.DataFrame, y: pd.Series, task: str, c: float) -> dict[str, 
         clf.fit(z, y.to_numpy())
         coef, intercept, kind = clf.coef_[0], float(clf.intercept_[0]), "logistic"
     else:
-        reg = Ridge(alpha=1.0 / (2.0 * c))
-        reg.fit(z, y.to_numpy(dtype=float))
-        coef, intercept, kind = reg.coef_, float(reg.intercept_), "ridge"
+        coef, intercept = ridge(z, y.to_numpy(dtype=float), alpha=1.0 / (2.0 * c))
+        kind = "ridge"
     return {
         "kind": kind,
         "features": list(x.columns),

@@ -73,8 +73,11 @@ def cmd_label(a: argparse.Namespace) -> None:
     params = load_params(a.params)
     labels = make_labels(read_parquet(a.prices), params.label)
     if labels.empty:
+        cfg = params.label
         raise UpdownError(
-            f"{a.prices}: no rows could be labelled with horizon {params.label.horizon}"
+            f"{a.prices}: no rows could be labelled (label.horizon={cfg.horizon}, "
+            f"label.threshold={cfg.threshold}): a row needs label.horizon bars after it and, "
+            "unless label.dead_zone is keep, a forward return beyond the threshold"
         )
     write_parquet(labels, a.out)
     log.info(

@@ -272,7 +272,8 @@ class _Scrubber(logging.Filter):
 def scrubbed_logs(secrets: list[str]) -> Iterator[None]:
     """While MLflow runs, every log line and warning passes through the credential scrubber."""
     scrubber = _Scrubber(secrets)
-    handlers = list(logging.getLogger().handlers)
+    # MLflow's logger has its own handler and does not propagate to the root logger's.
+    handlers = [*logging.getLogger().handlers, *logging.getLogger("mlflow").handlers]
     for handler in handlers:
         handler.addFilter(scrubber)
     logging.captureWarnings(True)
@@ -386,6 +387,8 @@ def log_run(params: Params, inputs: TrackInputs, root: Path) -> dict[str, Any]:
     if os.environ.pop("MLFLOW_RUN_ID", None):
         # Resuming someone else's run would clash with its immutable params: always a new run.
         log.warning("MLFLOW_RUN_ID is set; ignored: each result is logged as a new run")
+    import mlflow  # noqa: F401  (sets up MLflow's own log handler, so it gets scrubbed too)
+
     with scrubbed_logs(secrets):
         try:
             with store_lock(uri):
