@@ -25,8 +25,9 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from updown.errors import UpdownError
 from updown.predict import PRICE_COLUMNS, ModelProfile, load_booster, score_bars
 
-# What the served model imports; pinned to the versions that trained it.
-SERVING_PACKAGES = ("mlflow", "lightgbm", "pandas", "numpy", "pyarrow", "pyyaml", "jsonschema")
+# What the served model imports (updown itself travels as code); pinned to the versions that
+# logged it.
+SERVING_PACKAGES = ("mlflow", "lightgbm", "pandas", "numpy", "pyyaml", "jsonschema")
 
 
 def input_schema() -> Schema:
@@ -40,9 +41,9 @@ def input_schema() -> Schema:
     )
 
 
-def pip_requirements() -> list[str]:
+def pip_requirements(packages: tuple[str, ...] = SERVING_PACKAGES) -> list[str]:
     out = []
-    for name in SERVING_PACKAGES:
+    for name in packages:
         try:
             out.append(f"{name}=={version(name)}")
         except PackageNotFoundError:

@@ -515,7 +515,7 @@ def _log_run(
             name="lightgbm",
             signature=infer_signature(rows, booster.predict(rows)),
             input_example=rows,
-            pip_requirements=[r for r in pip_requirements() if not r.startswith("pyyaml")],
+            pip_requirements=pip_requirements(("mlflow", "lightgbm", "pandas", "numpy")),
         )
         registered = None
         if params.mlflow.registered_model and info.registered_model_version is not None:
