@@ -29,14 +29,22 @@ def project_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None,
-        timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    cwd: Path,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
     """Run a command; on unexpected failure show its output in the assertion message."""
-    done = subprocess.run(cmd, cwd=cwd, env=env or project_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        cmd, cwd=cwd, env=env or project_env(), capture_output=True, text=True, timeout=timeout
+    )
     if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n"
-                             f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {done.returncode}\n"
+            f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-6000:]}"
+        )
     return done
 
 
@@ -44,7 +52,10 @@ def copy_project(dest: Path) -> Path:
     """A fresh git repository holding the project's tracked and unignored files (no outputs)."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for rel in filter(None, listed):
         src = REPO / rel
@@ -79,10 +90,12 @@ def repo_root() -> Path:
 @pytest.fixture
 def new_project(tmp_path: Path) -> Callable[[], Path]:
     """Factory for a fresh project copy under this test's tmp_path."""
+
     def make() -> Path:
         dest = tmp_path / f"project{len(list(tmp_path.glob('project*')))}"
         dest.mkdir()
         return copy_project(dest)
+
     return make
 
 

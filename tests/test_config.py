@@ -40,7 +40,9 @@ def test_wrong_type_is_named_with_its_path(raw: dict) -> None:
 @pytest.mark.parametrize("ticker", ["../../x", "a/b", "", "x" * 33, ".hidden"])
 def test_unsafe_ticker_is_rejected(raw: dict, ticker: str) -> None:
     raw["data"]["tickers"] = ["AAPL", ticker]
-    with pytest.raises(UpdownError, match=r"data\.tickers\[1\]: ticker .* is not safe as a file name"):
+    with pytest.raises(
+        UpdownError, match=r"data\.tickers\[1\]: ticker .* is not safe as a file name"
+    ):
         build_params(raw)
 
 

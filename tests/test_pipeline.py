@@ -44,7 +44,9 @@ def test_snakemake_builds_every_output_and_logs_one_mlflow_run(built_sample_proj
     assert runs[0].info.run_id == json.loads((p / "reports/mlflow_run.json").read_text())["run_id"]
 
 
-def test_a_second_snakemake_does_nothing_and_logs_nothing(built_sample_project: Path, tmp_path: Path) -> None:
+def test_a_second_snakemake_does_nothing_and_logs_nothing(
+    built_sample_project: Path, tmp_path: Path
+) -> None:
     p = copy_built(built_sample_project, tmp_path)
     done = run(["snakemake", "--cores", "2"], p)
     assert "Nothing to be done" in done.stdout + done.stderr
@@ -73,7 +75,9 @@ def test_dvc_repro_reproduces_snakemake_metrics_byte_for_byte(
     assert "Running stage 'train'" in first.stdout
     snake = (built_sample_project / "reports/metrics.json").read_bytes()
     assert (fresh / "reports/metrics.json").read_bytes() == snake
-    assert (fresh / "models/model.txt").read_bytes() == (built_sample_project / "models/model.txt").read_bytes()
+    assert (fresh / "models/model.txt").read_bytes() == (
+        built_sample_project / "models/model.txt"
+    ).read_bytes()
     again = run(["dvc", "repro"], fresh)
     assert "Running stage" not in again.stdout
     assert len(mlflow_runs(fresh)) == 1

@@ -13,10 +13,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.shared]
 SP500 = {"data.source": "csv", "data.start": "1999-11-01", "data.end": "2018-12-31"}
 
 
-def test_provider_error_file_stops_the_run_by_name_under_fail_policy(new_project, sp500_dir: Path) -> None:
+def test_provider_error_file_stops_the_run_by_name_under_fail_policy(
+    new_project, sp500_dir: Path
+) -> None:
     project = new_project()
-    set_params(project, {**SP500, "data.csv.path": str(sp500_dir),
-                         "data.tickers": ["AAPL", "BF.B", "MSFT"]})
+    set_params(
+        project,
+        {**SP500, "data.csv.path": str(sp500_dir), "data.tickers": ["AAPL", "BF.B", "MSFT"]},
+    )
     done = run(["snakemake", "--cores", "2", "reports/validation.json"], project, check=False)
     assert done.returncode != 0
     assert "updown validate: error: ticker BF.B" in done.stderr
@@ -28,8 +32,15 @@ def test_provider_error_file_stops_the_run_by_name_under_fail_policy(new_project
 def test_whole_folder_runs_end_to_end_dropping_the_bad_file(new_project, sp500_dir: Path) -> None:
     project = new_project()
     tickers = sorted(p.name.removesuffix(".csv.gz") for p in sp500_dir.glob("*.csv.gz"))
-    set_params(project, {**SP500, "data.csv.path": str(sp500_dir), "data.tickers": tickers,
-                         "validate.on_error": "drop"})
+    set_params(
+        project,
+        {
+            **SP500,
+            "data.csv.path": str(sp500_dir),
+            "data.tickers": tickers,
+            "validate.on_error": "drop",
+        },
+    )
     run(["snakemake", "--cores", "2"], project, timeout=1800)
     validation = json.loads((project / "reports/validation.json").read_text())
     assert "BF.B" in validation["summary"]["tickers_dropped"]
