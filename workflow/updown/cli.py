@@ -109,13 +109,14 @@ def cmd_train(a: argparse.Namespace) -> None:
     from updown.config import load_params
     from updown.guards import check_split_dates
     from updown.io import read_parquet, write_csv, write_json, write_text
-    from updown.train import train_model, training_table
+    from updown.tables import read_training_table
+    from updown.train import train_model
 
     params = load_params(a.params)
     labels = read_parquet(a.labels)
     check_split_dates(labels["timestamp"], params.split)
     kind = labels.attrs.get("label_kind", params.label.kind)
-    table = training_table(read_parquet(a.features), labels)
+    table = read_training_table(a.features, labels)  # column by column: bounded memory
     result = train_model(table, params.split, params.train, kind)
     folds = Path(a.folds)
     folds.mkdir(parents=True, exist_ok=True)
@@ -151,7 +152,8 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from updown.io import read_json, read_parquet, write_json, write_parquet, write_text
     from updown.plots import write_plots
     from updown.report import render_report
-    from updown.train import fold_blocks, task_for, training_table
+    from updown.tables import read_training_table
+    from updown.train import fold_blocks, task_for
 
     params = load_params(a.params)
     summary = read_json(a.baselines)
@@ -162,7 +164,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
             f"{a.baselines}: trained on {summary.get('label_kind')!r} labels but {a.labels} "
             f"holds {kind!r}: rerun train"
         )
-    table = training_table(read_parquet(a.features), labels)
+    table = read_training_table(a.features, labels)  # column by column: bounded memory
     blocks = fold_blocks(table, params.split)
     if len(blocks) != len(summary["folds"]):
         raise UpdownError(

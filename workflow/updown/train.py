@@ -18,6 +18,7 @@ from updown.baselines import CLASSIFICATION, REGRESSION, fit_baselines
 from updown.config import SplitConfig, TrainConfig
 from updown.errors import UpdownError
 from updown.split import make_folds
+from updown.tables import row_batches, sampling_seed
 
 MIN_ROWS = {"train": 100, "valid": 20}
 KEYS = ["ticker", "timestamp"]
@@ -45,6 +46,8 @@ LGB_FIELDS = (
     "num_threads",
 )
 FIXED = {"deterministic": True, "force_row_wise": True, "verbosity": -1}
+# Above this many training rows the baselines are fitted on an even sample of them (memory).
+BASELINE_MAX_ROWS = 2_000_000
 
 
 @dataclass
@@ -184,6 +187,15 @@ def lightgbm_params(cfg: TrainConfig, objective: str, metric: str) -> dict[str, 
     return params
 
 
+def baseline_rows(train_rows: np.ndarray, cap: int = BASELINE_MAX_ROWS) -> np.ndarray:
+    """The training rows the baselines are fitted on: all of them up to `cap`, else `cap` rows
+    evenly spaced through the block (every ticker and period), so the logistic baseline's
+    float64 copies stay bounded on a large panel."""
+    if len(train_rows) <= cap:
+        return train_rows
+    return train_rows[np.linspace(0, len(train_rows) - 1, cap).round().astype(np.int64)]
+
+
 def fit_fold(
     table: pd.DataFrame,
     blocks: pd.Series,
@@ -199,9 +211,30 @@ def fit_fold(
     from tqdm import tqdm
 
     check_enough_rows(table, blocks, f"fold {fold}: " if walk_forward else "", task)
-    train, valid = table[blocks == "train"], table[blocks == "valid"]
-    dtrain = lgb.Dataset(train[names], train["label"], free_raw_data=True)
-    dvalid = lgb.Dataset(valid[names], valid["label"], reference=dtrain)
+    train_rows = np.flatnonzero((blocks == "train").to_numpy())
+    valid_rows = np.flatnonzero((blocks == "valid").to_numpy())
+    # LightGBM bins the blocks straight from the table, batch by batch: copies of the rows (a
+    # pandas slice, then LightGBM's own matrix) would hold the training block twice more, which a
+    # large panel cannot afford. Same bins, same trees as from the sliced frames.
+    params = lightgbm_params(cfg, objective, metric)
+    # Fitted before LightGBM holds its bins, so the two never take memory at the same time.
+    baselines = fit_baselines(table.iloc[baseline_rows(train_rows)], names, task, cfg.linear_c)
+    y = table["label"].to_numpy()
+    dtrain = lgb.Dataset(
+        row_batches(table, train_rows, names),
+        y[train_rows],
+        feature_name=names,
+        params=sampling_seed(params),
+        free_raw_data=True,
+    )
+    dtrain.pandas_categorical = []  # no categorical features, as LightGBM records for a frame
+    dvalid = lgb.Dataset(
+        row_batches(table, valid_rows, names),
+        y[valid_rows],
+        feature_name=names,
+        params=sampling_seed(params),
+        reference=dtrain,
+    )
     history: dict[str, dict[str, list[float]]] = {}
     desc = f"boosting fold {fold}" if walk_forward else "boosting"
     bar = tqdm(total=cfg.num_boost_round, desc=desc, unit="round", leave=False)
@@ -211,7 +244,7 @@ def fit_fold(
             lgb.early_stopping(cfg.early_stopping_rounds, first_metric_only=True, verbose=False)
         )
     booster = lgb.train(
-        lightgbm_params(cfg, objective, metric),
+        params,
         dtrain,
         num_boost_round=cfg.num_boost_round,
         valid_sets=[dtrain, dvalid],
@@ -233,8 +266,8 @@ def fit_fold(
         model_text=booster.model_to_string(num_iteration=best),
         best_iteration=int(best),
         curve=curve,
-        baselines=fit_baselines(train, names, task, cfg.linear_c),
-        rows={"train": len(train), "valid": len(valid)},
+        baselines=baselines,
+        rows={"train": len(train_rows), "valid": len(valid_rows)},
     )
 
 

@@ -54,7 +54,9 @@ class TickerReport:
 
 def _provider_text(raw: pd.DataFrame) -> str | None:
     """The table as one line of text, if it reads like a provider's message rather than bars."""
-    text = " ".join(map(str, raw.columns)) + " " + " ".join(map(str, raw.head(5).to_numpy().ravel()))
+    text = (
+        " ".join(map(str, raw.columns)) + " " + " ".join(map(str, raw.head(5).to_numpy().ravel()))
+    )
     text = " ".join(text.split())
     words = ("error", "message", "{", "invalid", "limit", "<html", "not found", "denied")
     if any(word in text.lower() for word in words):

@@ -83,7 +83,9 @@ def rename_columns(table: pd.DataFrame, cfg: CsvConfig, path: Path) -> pd.DataFr
     if not out:  # nothing mapped: keep the file as it is, so validate can show what it holds
         return table
     frame = pd.DataFrame(out, index=table.index)
-    absent = {ours: theirs for ours, theirs in cfg.columns.items() if theirs and theirs not in header}
+    absent = {
+        ours: theirs for ours, theirs in cfg.columns.items() if theirs and theirs not in header
+    }
     if absent:
         wanted = ", ".join(f"{ours}: {theirs!r}" for ours, theirs in absent.items())
         shown = header if len(header) <= 12 else [*header[:12], "..."]
