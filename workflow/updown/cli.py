@@ -266,9 +266,7 @@ def cmd_predict(a: argparse.Namespace) -> None:
         raise UpdownError("predict: give --out (score the latest bar of every ticker) or --ticker")
     from updown.predict import predict_latest
 
-    latest = predict_latest(
-        read_parquet(a.prices), _model_text(a.model), params, _run_id(a.run)
-    )
+    latest = predict_latest(read_parquet(a.prices), _model_text(a.model), params, _run_id(a.run))
     write_csv(latest, a.out)
     value = "p_up" if "p_up" in latest.columns else "predicted_return"
     for row in latest.to_dict("records"):
