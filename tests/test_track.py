@@ -206,14 +206,17 @@ def test_log_lines_and_warnings_are_scrubbed_while_mlflow_runs(
             records.append(self.format(record))
 
     handler = Keep()
-    root = logging.getLogger()
-    root.addHandler(handler)
+    # Once MLflow is imported its logger stops propagating to the root: watch both.
+    loggers = [logging.getLogger(), logging.getLogger("mlflow")]
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         with scrubbed_logs(["hunter22"]):
             logging.getLogger("mlflow.x").warning("request to %s failed", "http://bob:hunter22@h/")
             warnings.warn("saw hunter22", UserWarning, stacklevel=1)
     finally:
-        root.removeHandler(handler)
+        for logger in loggers:
+            logger.removeHandler(handler)
     assert records and not any("hunter22" in r for r in records)
     assert any("http://bob:***@h/" in r for r in records)
 

@@ -70,6 +70,11 @@ def row_batches(table: pd.DataFrame, rows: np.ndarray, names: list[str], batch: 
 
     columns = [table[name].to_numpy() for name in names]
     dtype = np.result_type(*[c.dtype for c in columns], np.float32)
+    # A table from read_training_table holds its features in one block: a view of it gathers a
+    # row in one call. Anything else is read column by column, never copied whole.
+    matrix = table[names].to_numpy()
+    if not (matrix.dtype == dtype and np.shares_memory(matrix, columns[0])):
+        matrix = None
 
     class Rows(lgb.Sequence):
         batch_size = batch
@@ -80,6 +85,8 @@ def row_batches(table: pd.DataFrame, rows: np.ndarray, names: list[str], batch: 
         def __getitem__(self, idx: Any) -> np.ndarray:
             if isinstance(idx, slice):
                 picked = rows[idx]
+                if matrix is not None:
+                    return np.ascontiguousarray(matrix[picked])
                 out = np.empty((len(picked), len(columns)), dtype=dtype)
                 for j, column in enumerate(columns):
                     out[:, j] = column[picked]
@@ -87,6 +94,8 @@ def row_batches(table: pd.DataFrame, rows: np.ndarray, names: list[str], batch: 
             if isinstance(idx, list):
                 return np.stack([self[i] for i in idx])
             row = rows[int(idx)]  # LightGBM's binning sample, which it wants as doubles
+            if matrix is not None:
+                return matrix[row].astype(np.float64)
             return np.array([column[row] for column in columns], dtype=np.float64)
 
     return Rows()

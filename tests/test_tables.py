@@ -1,0 +1,99 @@
+"""The memory-lean training path gives exactly what the plain one gives: the same training table
+from the features file, and the same LightGBM trees from row batches as from sliced frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic_panels import make_panel, small_features
+from updown.config import load_params
+from updown.features import make_features
+from updown.io import write_parquet
+from updown.label import make_labels
+from updown.tables import read_training_table, row_batches, sampling_seed
+from updown.train import (
+    BASELINE_MAX_ROWS,
+    baseline_rows,
+    feature_columns,
+    lightgbm_params,
+    training_table,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A features file and labels for a few tickers; some feature rows have no label."""
+    params = load_params(REPO / "params.yaml")
+    panel = make_panel(seed=3, tickers=5, n_days=700)
+    path = tmp_path_factory.mktemp("tables") / "features.parquet"
+    write_parquet(make_features(panel, small_features()), path)
+    labels = make_labels(panel, params.label)
+    return path, labels.sample(frac=0.9, random_state=1).sort_values(["ticker", "timestamp"])
+
+
+def test_lean_table_equals_the_plain_join(files) -> None:
+    path, labels = files
+    lean = read_training_table(path, labels)
+    plain = training_table(pd.read_parquet(path), labels)
+    assert len(lean) == len(labels) < len(pd.read_parquet(path))
+    pd.testing.assert_frame_equal(lean, plain)
+
+
+def test_lean_table_names_missing_label_columns(files) -> None:
+    path, labels = files
+    with pytest.raises(Exception, match="label_end"):
+        read_training_table(path, labels.drop(columns="label_end"))
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_row_batches_grow_the_same_trees_as_sliced_frames(files, seed: int) -> None:
+    path, labels = files
+    table = read_training_table(path, labels)
+    names = feature_columns(table)
+    cfg = load_params(REPO / "params.yaml").train
+    params = {**lightgbm_params(cfg, "binary", "binary_logloss"), "seed": seed}
+    # A binning sample smaller than the block, so LightGBM samples rows (by its seed).
+    params["bin_construct_sample_cnt"] = 300
+    rows = np.flatnonzero(table["timestamp"] < table["timestamp"].quantile(0.7))
+    assert len(rows) > 3 * params["bin_construct_sample_cnt"]
+    y = table["label"].to_numpy()
+
+    frame = table.iloc[rows]
+    plain = lgb.train(params, lgb.Dataset(frame[names], frame["label"]), num_boost_round=5)
+    batched = lgb.Dataset(
+        row_batches(table, rows, names, batch=97),
+        y[rows],
+        feature_name=names,
+        params=sampling_seed(params),
+    )
+    batched.pandas_categorical = []
+    lean = lgb.train(params, batched, num_boost_round=5)
+    assert lean.model_to_string() == plain.model_to_string()
+
+
+def test_row_batches_read_a_table_of_separate_columns_too(files) -> None:
+    path, labels = files
+    table = training_table(pd.read_parquet(path), labels)  # not one float block
+    names = feature_columns(table)
+    rows = np.arange(3, len(table), 5)
+    seq = row_batches(table, rows, names, batch=50)
+    expected = table.iloc[rows][names].to_numpy()
+    np.testing.assert_array_equal(seq[0:50], expected[:50])
+    np.testing.assert_array_equal(seq[7], expected[7].astype(np.float64))
+    assert len(seq) == len(rows)
+
+
+def test_baselines_use_every_training_row_up_to_the_cap_then_an_even_sample() -> None:
+    rows = np.arange(10, 10 + 500)
+    assert baseline_rows(rows, cap=500) is rows
+    picked = baseline_rows(rows, cap=100)
+    assert len(picked) == len(np.unique(picked)) == 100
+    assert picked[0] == rows[0] and picked[-1] == rows[-1]
+    assert np.all(np.diff(picked) > 0) and np.isin(picked, rows).all()
+    assert BASELINE_MAX_ROWS >= 1_500_000  # the S&P folder's training block fits under it
