@@ -131,3 +131,14 @@ def test_cancel_script_stops_a_running_job(tmp_path: Path) -> None:
     assert _wait_for(status, tmp_path, jobid, timeout=0.5) == "running"
     subprocess.run(["bash", str(SCRIPTS / "cancel.sh"), jobid], cwd=tmp_path, check=True)
     assert _wait_for(status, tmp_path, jobid) == "failed"
+
+
+@pytest.mark.integration
+def test_slurm_profile_plans_every_job_and_batches_the_acquire_jobs(new_project) -> None:
+    project = new_project()
+    done = run(["snakemake", "--profile", "workflow/profiles/slurm", "--dry-run"], project)
+    log = done.stdout + done.stderr
+    assert "Using profile workflow/profiles/slurm" in log
+    assert "Group job acquire_batch" in log
+    for rule in ("validate", "label", "features", "train", "evaluate", "track", "predict"):
+        assert re.search(rf"^rule {rule}:", log, re.M), rule
