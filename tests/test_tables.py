@@ -14,7 +14,7 @@ from updown.config import load_params
 from updown.features import make_features
 from updown.io import write_parquet
 from updown.label import make_labels
-from updown.tables import read_training_table, row_batches, sampling_seed
+from updown.tables import read_training_table, row_batches, sampling_seed, training_keys
 from updown.train import (
     BASELINE_MAX_ROWS,
     baseline_rows,
@@ -43,6 +43,17 @@ def test_lean_table_equals_the_plain_join(files) -> None:
     plain = training_table(pd.read_parquet(path), labels)
     assert len(lean) == len(labels) < len(pd.read_parquet(path))
     pd.testing.assert_frame_equal(lean, plain)
+
+
+def test_lean_table_reads_only_the_rows_kept(files) -> None:
+    path, labels = files
+    plain = training_table(pd.read_parquet(path), labels)
+    keep = np.flatnonzero(plain["timestamp"] >= plain["timestamp"].quantile(0.8))
+    lean = read_training_table(path, labels, keep=keep)
+    pd.testing.assert_frame_equal(lean, plain.iloc[keep].reset_index(drop=True))
+    keys, rows = training_keys(path, labels)
+    pd.testing.assert_frame_equal(keys, plain[list(keys.columns)])
+    assert len(rows) == len(plain) and (np.diff(rows) != 0).all()
 
 
 def test_lean_table_names_missing_label_columns(files) -> None:

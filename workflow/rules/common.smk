@@ -14,9 +14,10 @@ def section(name, exclude=()):
 def scaled(base, per_input_mb, ceiling=None):
     """A resource (mem_mb, or runtime in minutes) that grows with the size of the job's inputs:
     base + per_input_mb x their size in MB, times the attempt, so a retry asks for more. The
-    factors are peak RSS and time per stage from `make bench` on the sample and the S&P folder,
-    with headroom. `ceiling` = (base, per MB) bounds a stage that works in fixed-size batches
-    beyond some input size. A cluster executor places each job by these numbers."""
+    factors fit the peak RSS and time per stage that `make bench` measures on the sample, the
+    S&P folder and the 10x panel, with headroom. `ceiling` = (base, per MB) bounds a stage whose
+    memory grows more slowly on large inputs (batches, capped samples). A cluster executor
+    places each job by these numbers."""
 
     def value(wildcards, input, attempt):
         amount = base + per_input_mb * input.size_mb

@@ -32,7 +32,7 @@ rule validate:
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=scaled(300, 3),
+        mem_mb=scaled(400, 2.5),
         runtime=scaled(5, 0.05),
     params:
         data=section("data"),
@@ -55,7 +55,7 @@ rule label:
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=scaled(300, 12),
+        mem_mb=scaled(400, 7),
         runtime=scaled(5, 0.02),
     params:
         label=section("label"),
@@ -75,7 +75,7 @@ rule features:
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=scaled(300, 50, ceiling=(4000, 12)),
+        mem_mb=scaled(300, 60, ceiling=(4000, 3)),
         runtime=scaled(5, 0.1),
     params:
         features=section("features"),

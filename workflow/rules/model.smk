@@ -15,7 +15,7 @@ rule train:
         "../envs/updown.yaml"
     threads: config["train"]["num_threads"]
     resources:
-        mem_mb=scaled(500, 5),
+        mem_mb=scaled(500, 5, ceiling=(5000, 1.4)),
         runtime=scaled(10, 0.02),
     params:
         split=section("split"),
@@ -46,7 +46,7 @@ rule evaluate:
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=scaled(500, 4),
+        mem_mb=scaled(500, 3, ceiling=(3000, 1.5)),
         runtime=scaled(10, 0.01),
     params:
         split=section("split"),

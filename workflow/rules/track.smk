@@ -21,7 +21,7 @@ rule track:
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=scaled(500, 1.2),
+        mem_mb=scaled(600, 1.3),
         runtime=scaled(10, 0.01),
     params:
         # Where runs go is not part of the result (and a URI may hold a password, which
@@ -53,7 +53,7 @@ rule predict:
     conda:
         "../envs/updown.yaml"
     resources:
-        mem_mb=scaled(400, 25),
+        mem_mb=scaled(1000, 12),
         runtime=scaled(5, 0.01),
     params:
         features=section("features"),

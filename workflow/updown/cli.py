@@ -145,6 +145,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> None:
+    import numpy as np
     import pandas as pd
 
     from updown.config import load_params
@@ -152,7 +153,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from updown.io import read_json, read_parquet, write_json, write_parquet, write_text
     from updown.plots import write_plots
     from updown.report import render_report
-    from updown.tables import read_training_table
+    from updown.tables import read_training_table, training_keys
     from updown.train import fold_blocks, task_for
 
     params = load_params(a.params)
@@ -164,8 +165,11 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
             f"{a.baselines}: trained on {summary.get('label_kind')!r} labels but {a.labels} "
             f"holds {kind!r}: rerun train"
         )
-    table = read_training_table(a.features, labels)  # column by column: bounded memory
-    blocks = fold_blocks(table, params.split)
+    # The folds come from the label columns alone; only the test rows' features are read.
+    blocks = fold_blocks(training_keys(a.features, labels)[0], params.split)
+    tested = np.flatnonzero(np.logical_or.reduce([(b == "test").to_numpy() for b in blocks]))
+    table = read_training_table(a.features, labels, keep=tested)
+    blocks = [b.iloc[tested].reset_index(drop=True) for b in blocks]
     if len(blocks) != len(summary["folds"]):
         raise UpdownError(
             f"{a.folds}: {len(summary['folds'])} trained fold(s), but the split now gives "

@@ -34,27 +34,40 @@ def _parquet_file(path: Path | str) -> Any:
         raise UpdownError(f"{path}: cannot read as Parquet: {exc}") from exc
 
 
-def read_training_table(features_path: Path | str, labels: pd.DataFrame) -> pd.DataFrame:
-    """Labels joined to the features file on (ticker, timestamp), sorted; only rows with both.
-    Same columns, dtypes and values as training_table(read_parquet(features_path), labels)."""
+def training_keys(
+    features_path: Path | str, labels: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The label part of the training table (keys and label columns of the labels that have a
+    feature row, sorted by key) and, for each of its rows, the row of the features file."""
     missing = [c for c in [*KEYS, *LABEL_COLUMNS] if c not in labels.columns]
     if missing:
         raise UpdownError(f"labels: missing column(s) {', '.join(missing)}")
-    source = _parquet_file(features_path)
-    names = [n for n in source.schema_arrow.names if n not in KEYS]
-    keys = source.read(columns=KEYS).to_pandas()
+    keys = _parquet_file(features_path).read(columns=KEYS).to_pandas()
     keys["_row"] = np.arange(len(keys), dtype=np.int64)
     joined = labels[[*KEYS, *LABEL_COLUMNS]].merge(
         keys, on=KEYS, how="inner", validate="one_to_one"
     )
     joined = joined.sort_values(KEYS, ignore_index=True)
-    rows = joined.pop("_row").to_numpy()
-    del keys
+    return joined, joined.pop("_row").to_numpy()
+
+
+def read_training_table(
+    features_path: Path | str, labels: pd.DataFrame, keep: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Labels joined to the features file on (ticker, timestamp), sorted; only rows with both.
+    Same columns, dtypes and values as training_table(read_parquet(features_path), labels).
+    `keep` (positions in that table) reads those rows only, renumbered from 0."""
+    joined, rows = training_keys(features_path, labels)
+    if keep is not None:
+        joined, rows = joined.iloc[keep].reset_index(drop=True), rows[keep]
+    source = _parquet_file(features_path)
+    names = [n for n in source.schema_arrow.names if n not in KEYS]
     dtypes = [source.schema_arrow.field(n).type.to_pandas_dtype() for n in names]
     if len(set(dtypes)) != 1:  # mixed types: the plain way, which keeps each column's own
         from updown.train import training_table
 
-        return training_table(pd.read_parquet(features_path), labels)
+        table = training_table(pd.read_parquet(features_path), labels)
+        return table if keep is None else table.iloc[keep].reset_index(drop=True)
     block = np.empty((len(names), len(rows)), dtype=dtypes[0])
     for i, name in enumerate(names):
         column = source.read(columns=[name]).column(0).to_numpy()
