@@ -404,6 +404,8 @@ def run_scenario(
             check=True,
             capture_output=True,
         )
+        # dvc.yaml lists each acquire stage's tickers: render it for this scenario's list.
+        project.run("dvc-yaml", [str(BIN / "updown"), "dvc-yaml"])
         commit, _ = project.run("dvc-commit", [str(BIN / "dvc"), "commit", "--force", "--quiet"])
         repro, repro_stages = project.run("dvc-noop", [str(BIN / "dvc"), "repro"])
         result["dvc"] = {
@@ -861,8 +863,7 @@ def main(argv: list[str] | None = None) -> int:
 def _synthetic_from_args(args: argparse.Namespace, results: dict[str, Any]) -> Scenario:
     """Size the synthetic panel: `scale` times the S&P raw rows, from `ticker_factor` times its
     tickers (by default as many) with histories long enough for the rest: by default hourly bars,
-    the other way users grow. (Ten times the tickers would spend most of the bench starting one
-    acquire process per ticker, a cost measured exactly by the S&P run: see the README.)"""
+    the other way users grow."""
     sp = results.get("sp500", {})
     base_tickers = sp.get("tickers") or 404
     base_rows = sp.get("raw_rows") or 1_700_000

@@ -69,8 +69,10 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def set_params(project: Path, changes: dict[str, Any]) -> None:
-    """Set dotted keys in the copy's params.yaml, e.g. {"train.learning_rate": 0.1}."""
+def set_params(project: Path, changes: dict[str, Any], render_dvc: bool = True) -> None:
+    """Set dotted keys in the copy's params.yaml, e.g. {"train.learning_rate": 0.1}. A new
+    ticker list also re-renders dvc.yaml (its acquire stages list their tickers), as the README
+    asks a user to do."""
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for dotted, value in changes.items():
@@ -80,6 +82,9 @@ def set_params(project: Path, changes: dict[str, Any]) -> None:
             node = node[key]
         node[last] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+    layout = {"data.tickers", "data.acquire_jobs", "data"}
+    if render_dvc and layout & set(changes) and (project / "dvc.yaml").exists():
+        run(["updown", "dvc-yaml"], project)
 
 
 @pytest.fixture(scope="session")

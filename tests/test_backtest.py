@@ -140,3 +140,32 @@ def test_long_short_on_one_ticker_is_refused() -> None:
     cfg = dataclasses.replace(CFG, mode="long_short")
     with pytest.raises(UpdownError, match="long_short needs at least two tickers"):
         backtest(_predictions(prices, labels), prices, ["coin"], cfg)
+
+
+def test_history_before_the_first_signal_changes_nothing() -> None:
+    """The backtest drops the bars before the first signal (a trade only looks forward)."""
+    rng = np.random.default_rng(5)
+    days = pd.date_range("2020-01-01", periods=120, freq="D", tz="UTC")
+    tickers = ["A", "B", "C"]
+    prices = pd.DataFrame(
+        {
+            "ticker": np.repeat(tickers, len(days)),
+            "timestamp": np.tile(days, len(tickers)),
+        }
+    )
+    close = np.exp(np.cumsum(rng.normal(0, 0.01, len(prices))))
+    for col in ("open", "high", "low", "close", "adj_close"):
+        prices[col] = close * (1 + rng.normal(0, 0.001, len(prices)))
+    prices["volume"] = 1e6
+    test = prices[prices["timestamp"] >= days[80]].reset_index(drop=True)
+    pred = test[["ticker", "timestamp"]].copy()
+    for name in ("model", "coin"):
+        pred[f"score_{name}"] = rng.random(len(pred))
+        pred[f"up_{name}"] = pred[f"score_{name}"] > 0.5
+    cfg = BacktestConfig(
+        mode="long_short", execution="open", cost_bps=5.0, quantile=0.34, periods_per_year=None
+    )
+    full = backtest(pred, prices, ["model", "coin"], cfg)
+    recent = backtest(pred, test, ["model", "coin"], cfg)
+    assert full.stats == recent.stats
+    pd.testing.assert_frame_equal(full.equity, recent.equity)

@@ -137,3 +137,76 @@ def test_the_report_words_a_verdict_only_as_strongly_as_the_interval_allows() ->
     assert overall(list(lines.values()))[1] == (
         "The model beats 1 of 3 baselines beyond the bootstrap interval and is worse than 1."
     )
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "constant", "two_levels", "nan"])
+@pytest.mark.parametrize("pair_bars", [bs.MAX_PAIR_BARS, 0])
+def test_batched_draws_equal_the_row_by_row_ones_to_the_bit(
+    kind: str, pair_bars: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AUC (from pair counts per two bars, or from a pass over the rows per resample when there
+    are many bars), accuracy and balanced accuracy scored for all resamples at once from counts
+    per bar: exactly what the per-resample row weights give."""
+    monkeypatch.setattr(bs, "MAX_PAIR_BARS", pair_bars)
+    rng = np.random.default_rng(7)
+    n_bars = 120
+    bar = np.sort(rng.integers(0, n_bars, 3000))
+    bar = np.r_[np.arange(n_bars), bar]
+    bar.sort()
+    n = len(bar)
+    y = rng.random(n) < 0.45
+    score = {
+        "continuous": rng.random(n),
+        "ties": np.round(rng.standard_normal(n), 1),
+        "constant": np.full(n, 0.3),
+        "two_levels": (rng.random(n) < 0.5).astype(float),
+        "nan": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+    }[kind]
+    hit = (rng.random(n) < 0.6).astype(float)
+    counts = bs.block_counts(n_bars, BootstrapConfig(150, 7, 0.95, 3))
+    for batched, plain in (
+        (bs.weighted_auc(score, y, bar, n_bars), bs.weighted_auc(score, y)),
+        (bs.weighted_mean(hit, bar, n_bars), bs.weighted_mean(hit)),
+        (bs.weighted_balanced_accuracy(hit, y, bar, n_bars), bs.weighted_balanced_accuracy(hit, y)),
+    ):
+        assert batched.batch is not None
+        expected = [plain.fn(c.astype(float)[bar], c.astype(float)) for c in counts]
+        assert np.array_equal(batched.batch(counts), expected, equal_nan=True)
+
+
+def test_the_pair_counts_are_twice_the_mann_whitney_counts_per_two_bars() -> None:
+    rng = np.random.default_rng(8)
+    bar = np.repeat(np.arange(6), 40)
+    y = rng.random(len(bar)) < 0.5
+    score = np.round(rng.random(len(bar)), 1)
+    level = np.unique(score, return_inverse=True)[1]
+    got = bs.pair_counts(level, y, bar, 6, k=4)  # small segments: every kind of pair occurs
+    for a in range(6):
+        for b in range(6):
+            s_pos, s_neg = score[(bar == a) & y], score[(bar == b) & ~y]
+            diff = s_pos[:, None] - s_neg[None, :]
+            assert got[a, b] == 2 * (diff > 0).sum() + (diff == 0).sum()
+
+
+def test_block_counts_are_those_of_adding_every_drawn_block() -> None:
+    cfg = BootstrapConfig(resamples=50, block_bars=7, confidence=0.95, seed=4)
+    rng = np.random.default_rng(cfg.seed)
+    n_bars, block = 33, 7
+    starts = rng.integers(0, n_bars - block + 1, size=(50, -(-n_bars // block)))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(50, -1)[:, :n_bars]
+    expected = np.zeros((50, n_bars), dtype=np.int32)
+    np.add.at(expected, (np.arange(50)[:, None], idx), 1)
+    got = bs.block_counts(n_bars, cfg)
+    assert got.dtype == np.int32
+    assert np.array_equal(got, expected)
+
+
+def test_adding_pair_counts_into_a_large_matrix_sums_repeated_cells() -> None:
+    keys = np.array([5, 9, 5, (1 << 22) + 3, 9, 5])
+    weights = np.array([2.0, 1.0, 1.0, 2.0, 2.0, 1.0])
+    for size in (64, (1 << 22) + 8):  # a bincount of the whole matrix, or of the cells hit
+        flat = np.zeros(size, dtype=np.float32)
+        keep = keys < size
+        bs._add_at(flat, keys[keep], weights[keep])
+        assert flat[5] == 4.0 and flat[9] == 3.0
+        assert flat.sum() == weights[keep].sum()

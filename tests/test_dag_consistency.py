@@ -20,8 +20,6 @@ jobs, config = snakemake_jobs(Path("Snakefile"))
 snake = {}
 for job in jobs:
     name = job.rule.name
-    if "ticker" in job.wildcards_dict:
-        name = f"{name}@{job.wildcards_dict['ticker']}"
     params = []
     for key, value in job.params.items():
         if key in config:
@@ -71,8 +69,17 @@ def test_snakefile_and_dvc_yaml_declare_the_same_dag(new_project) -> None:
 @pytest.mark.integration
 def test_the_dags_agree_for_another_source_and_ticker_list(new_project) -> None:
     project = new_project()
-    set_params(project, {"data.source": "csv", "data.tickers": ["AAPL", "BRK.B", "EURUSD=X"]})
+    tickers = ["AAPL", "BRK.B", "EURUSD=X", "MSFT", "GOOG"]
+    changes = {"data.source": "csv", "data.tickers": tickers, "data.acquire_jobs": 3}
+    set_params(project, changes, render_dvc=False)
+    # dvc.yaml lists each acquire job's tickers: a new ticker list needs a new rendering
+    stale = run(["updown", "dvc-yaml", "--check"], project, check=False)
+    assert stale.returncode == 1
+    assert "dvc.yaml is out of date with the Snakefile: run `updown dvc-yaml`" in stale.stdout
+    run(["updown", "dvc-yaml"], project)
     snake, dvc = both_views(project)
-    assert "acquire@BRK.B" in snake
-    assert snake["acquire@BRK.B"]["outputs"] == ["data/raw/csv/BRK.B.parquet"]
+    acquire = {name: job for name, job in snake.items() if name.startswith("acquire_")}
+    assert 1 < len(acquire) <= 3
+    fetched = sorted(p for job in acquire.values() for p in job["outputs"])
+    assert fetched == sorted(f"data/raw/csv/{t}.parquet" for t in tickers)
     assert_same_dag(snake, dvc)

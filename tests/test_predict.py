@@ -328,3 +328,21 @@ def test_cli_refuses_a_ticker_it_has_no_bars_for_in_one_line(built_sample_projec
         .splitlines()[-1]
         .startswith("updown predict: error: ticker ^GSPC: no bars")
     )
+
+
+def test_predict_latest_gives_the_same_rows_as_scoring_the_whole_panel(
+    prices: pd.DataFrame, model_text: str, params: Params, profile: ModelProfile
+) -> None:
+    """The stage cuts a validated panel to its last bars before anything else and computes
+    their features once, for the profile and the answer: the same answer as the long way."""
+    from updown.predict import predict_latest, time_ordered
+
+    whole = score(prices, model_text, params, profile)
+    latest = predict_latest(prices, model_text, params, "r1")
+    pd.testing.assert_frame_equal(latest.drop(columns="stale"), whole)
+    assert time_ordered(prices)
+    assert not time_ordered(prices.sample(frac=1.0, random_state=3).reset_index(drop=True))
+    assert not time_ordered(pd.concat([prices.iloc[:5], prices.iloc[4:]], ignore_index=True))
+    window = last_bars(prices, params.predict.history_bars)
+    feats = compute_features(window, params.features, params.data.interval)
+    assert model_profile(prices, model_text, params, "r1", window=(window, feats)) == profile

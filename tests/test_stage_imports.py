@@ -60,19 +60,17 @@ sys.exit(code)
 
 @pytest.fixture(scope="module")
 def stage_commands(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A copy of the built sample project and each stage's argv (one acquire ticker)."""
+    """A copy of the built sample project and each stage's argv (one acquire job)."""
     project = tmp_path_factory.mktemp("imports") / "project"
     shutil.copytree(built_sample_project, project, symlinks=True)
     params = yaml.safe_load((project / "params.yaml").read_text())
     stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     commands = {}
     for name, spec in stages.items():
-        body = spec.get("do", spec)
-        cmd = body["cmd"].replace("${data.source}", params["data"]["source"])
-        cmd = cmd.replace("${item}", params["data"]["tickers"][0])
-        argv = shlex.split(cmd)
-        assert argv[:2] == ["updown", name]
-        commands[name] = argv[1:]
+        argv = shlex.split(spec["cmd"].replace("${data.source}", params["data"]["source"]))
+        stage = name.split("_")[0]  # acquire_04 -> acquire
+        assert argv[:2] == ["updown", stage]
+        commands.setdefault(stage, argv[1:])
     return project, commands
 
 

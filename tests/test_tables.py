@@ -16,7 +16,6 @@ from updown.io import write_parquet
 from updown.label import make_labels
 from updown.tables import read_training_table, row_batches, sampling_seed, training_keys
 from updown.train import (
-    BASELINE_MAX_ROWS,
     baseline_rows,
     feature_columns,
     lightgbm_params,
@@ -107,4 +106,6 @@ def test_baselines_use_every_training_row_up_to_the_cap_then_an_even_sample() ->
     assert len(picked) == len(np.unique(picked)) == 100
     assert picked[0] == rows[0] and picked[-1] == rows[-1]
     assert np.all(np.diff(picked) > 0) and np.isin(picked, rows).all()
-    assert BASELINE_MAX_ROWS >= 1_500_000  # the S&P folder's training block fits under it
+    assert np.diff(picked).max() <= np.ceil((len(rows) - 1) / 99)  # evenly spaced, no wide gap
+    default = load_params(REPO / "params.yaml").train.baseline_max_rows
+    assert len(baseline_rows(np.arange(1_300_000), default)) == default  # S&P: capped

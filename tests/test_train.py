@@ -115,7 +115,63 @@ def test_baselines_are_json_numbers_fitted_on_the_training_rows_only() -> None:
     assert b["momentum"]["after_down"] == pytest.approx(train.loc[~rising, "label"].mean())
     assert b["linear"]["kind"] == "logistic"
     assert b["linear"]["features"] == feature_columns(table)
-    assert result.final.rows == {"train": len(train), "valid": int((blocks == "valid").sum())}
+    assert result.final.rows == {
+        "train": len(train),
+        "valid": int((blocks == "valid").sum()),
+        "baselines": len(train),  # under train.baseline_max_rows: every training row
+    }
+
+
+def test_baselines_fit_on_at_most_the_cap_spread_over_the_whole_training_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import updown.train
+
+    seen: list[pd.DataFrame] = []
+    real = updown.train.fit_baselines
+
+    def spy(train: pd.DataFrame, *args: object, **kwargs: object) -> dict[str, object]:
+        seen.append(train)
+        return real(train, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(updown.train, "fit_baselines", spy)
+    cap = 1000
+    p, table, result = fit(baseline_max_rows=cap)
+    train = table[fold_blocks(table, p.split)[0] == "train"]
+    assert len(train) > 2 * cap  # the cap binds
+    (fitted,) = seen
+    assert len(fitted) == cap == result.final.rows["baselines"]
+    assert result.final.rows["train"] == len(train)
+    assert fitted.index.isin(train.index).all() and fitted.index.is_unique
+    # Evenly spaced through the block: every ticker, from its first training bar to its last,
+    # with no gap much wider than the block's rows / cap.
+    step = (len(train) - 1) / (cap - 1)
+    positions = np.flatnonzero(train.index.isin(fitted.index))
+    assert positions[0] == 0 and positions[-1] == len(train) - 1
+    assert np.diff(positions).max() <= np.ceil(step)
+    for ticker, rows in train.groupby("ticker"):
+        mine = fitted[fitted["ticker"] == ticker]
+        assert len(mine) == pytest.approx(len(rows) / step, abs=1)
+        first, last = rows["timestamp"].iloc[[0, -1]]
+        span = (last - first) * step / len(rows)  # about `step` bars at either end
+        assert mine["timestamp"].min() - first <= span and last - mine["timestamp"].max() <= span
+    # ...and what is stored is what was fitted on the sample.
+    assert result.final.baselines["majority"]["value"] == pytest.approx(fitted["label"].mean())
+    assert result.summary()["folds"][0]["rows"]["baselines"] == cap
+
+
+def test_baseline_max_rows_is_validated_by_the_schema() -> None:
+    from conftest import REPO
+    from updown.config import build_params, read_yaml
+
+    raw = read_yaml(REPO / "params.yaml")
+    assert build_params(raw).train.baseline_max_rows == 250_000
+    raw["train"]["baseline_max_rows"] = 10
+    with pytest.raises(UpdownError, match=r"train.baseline_max_rows"):
+        build_params(raw)
+    del raw["train"]["baseline_max_rows"]
+    with pytest.raises(UpdownError, match=r"baseline_max_rows"):
+        build_params(raw)
 
 
 def test_a_return_label_gets_a_ridge_baseline_and_conditional_mean_returns() -> None:
@@ -191,7 +247,12 @@ def test_walk_forward_retrains_each_fold_on_data_before_its_test_block() -> None
         assert (
             table.loc[b == "valid", "label_end"].max() < table.loc[b == "test", "timestamp"].min()
         )
-        assert f.rows == {"train": int((b == "train").sum()), "valid": int((b == "valid").sum())}
+        n_train = int((b == "train").sum())
+        assert f.rows == {
+            "train": n_train,
+            "valid": int((b == "valid").sum()),
+            "baselines": n_train,
+        }
     assert (
         result.folds[0].rows["train"]
         < result.folds[1].rows["train"]

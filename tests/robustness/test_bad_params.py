@@ -136,3 +136,23 @@ def test_split_dates_outside_the_data_stop_train_with_the_data_range(
     done = updown(*stage_command(built, "train", params), cwd=built)
     error_line(done, "train", "the labelled data run from 1999-01-04 to", *fragments)
     assert fingerprint(built, *OUTPUTS) == before
+
+
+def test_validate_names_a_ticker_that_no_acquire_job_fetched(tmp_path: Path) -> None:
+    """A ticker added to params.yaml after dvc.yaml was rendered has no DVC acquire stage."""
+    params = write_params(tmp_path / "params.yaml", {"data.tickers": ["^GSPC", "^IXIC"]})
+    assert updown("acquire", "--ticker", "^GSPC", "--out-dir", "raw", cwd=tmp_path).returncode == 0
+    done = updown(
+        "validate",
+        "--params",
+        str(params),
+        "--raw-dir",
+        "raw",
+        "--out",
+        "prices.parquet",
+        "--report",
+        "validation.json",
+        cwd=tmp_path,
+    )
+    error_line(done, "validate", "raw/^IXIC.parquet", "^IXIC of data.tickers", "updown dvc-yaml")
+    assert not (tmp_path / "prices.parquet").exists()

@@ -25,6 +25,7 @@ import pytest
 from conftest import run
 from hostile import REPO, error_line, fingerprint, updown, write_params
 from test_source_yfinance import FakeYahoo, data_cfg, yahoo  # noqa: F401 (yahoo: fixture)
+from updown.acquire_jobs import acquire_jobs
 from updown.io import write_parquet
 from updown.sources.yahoo import fetch
 from yfinance.data import YfData
@@ -87,6 +88,8 @@ def yfinance_project(project: Path, fetched: dict[str, object], **changes: objec
     )
     for ticker, bars in fetched.items():
         write_parquet(bars, project / "data" / "raw" / "yfinance" / f"{ticker}.parquet")  # type: ignore[arg-type]
+    if (project / "dvc.yaml").exists():  # its acquire stages list the tickers
+        run(["updown", "dvc-yaml"], project)
     return project
 
 
@@ -103,7 +106,7 @@ def test_unreachable_yahoo_keeps_previous_snapshots_under_snakemake_and_dvc(
     from conftest import project_env
 
     done = run(
-        ["snakemake", "--cores", "1", "--keep-going", "--forcerun", "acquire", *raw],
+        ["snakemake", "--cores", "1", "--keep-going", *raw, "--forcerun", *raw],
         project,
         check=False,
         env=project_env(proxy_env(port)),
@@ -116,8 +119,9 @@ def test_unreachable_yahoo_keeps_previous_snapshots_under_snakemake_and_dvc(
     assert "Connection refused" in done.stderr or "Could not connect" in done.stderr
     assert fingerprint(project, "data/raw") == before
 
+    (aapl_job,) = [job for job, tickers in acquire_jobs(TICKERS, 16).items() if "AAPL" in tickers]
     done = run(
-        ["dvc", "repro", "--single-item", "acquire@AAPL"],
+        ["dvc", "repro", "--single-item", aapl_job],
         project,
         check=False,
         env=project_env(proxy_env(port)),

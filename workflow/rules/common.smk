@@ -1,9 +1,12 @@
 # Helpers shared by the rules. Each rule passes the params.yaml sections it reads through
 # `params:`, so Snakemake reruns it when (and only when) those values change.
 
+from updown.acquire_jobs import acquire_jobs
+
 SOURCE = config["data"]["source"]
 TICKERS = config["data"]["tickers"]
 RAW_DIR = f"data/raw/{SOURCE}"
+ACQUIRE_JOBS = acquire_jobs(TICKERS, config["data"]["acquire_jobs"])
 
 
 def section(name, exclude=()):
@@ -26,8 +29,3 @@ def scaled(base, per_input_mb, ceiling=None):
         return max(1, int(amount * attempt))
 
     return value
-
-
-wildcard_constraints:
-    ticker=r"[A-Za-z0-9.^=_-]+",
-    source=r"sample|csv|yfinance",

@@ -1,22 +1,32 @@
-rule acquire:
-    # One job per ticker: adding a ticker fetches only that ticker. update(): Snakemake keeps the
-    # previous snapshot while the job runs and puts it back if the fetch fails (DVC: persist).
-    output:
-        update("data/raw/{source}/{ticker}.parquet"),
-    log:
-        "logs/acquire/{source}/{ticker}.log",
-    benchmark:
-        "logs/benchmarks/acquire/{source}/{ticker}.tsv"
-    conda:
-        "../envs/updown.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    params:
-        data=section("data", exclude=["tickers"]),
-    shell:
-        "updown acquire --params params.yaml --ticker '{wildcards.ticker}' "
-        "--out-dir data/raw/{wildcards.source} --log {log}"
+# Tickers travel in a fixed number of jobs (data.acquire_jobs), each fetching its share in one
+# process: one job per ticker would spend more on Python start-up than on the data. Adding a
+# ticker reruns only the job it hashes to. update(): Snakemake keeps the previous snapshots while
+# a job runs and puts them back if the fetch fails (DVC: persist).
+for job_name, job_tickers in ACQUIRE_JOBS.items():
+
+    rule:
+        name:
+            job_name
+        output:
+            [update(f"{RAW_DIR}/{t}.parquet") for t in job_tickers],
+        log:
+            f"logs/acquire/{SOURCE}/{job_name}.log",
+        benchmark:
+            f"logs/benchmarks/acquire/{SOURCE}/{job_name}.tsv"
+        conda:
+            "../envs/updown.yaml"
+        resources:
+            mem_mb=scaled(1000, 0),
+            runtime=scaled(30, 0),
+        params:
+            data=section("data", exclude=["tickers", "acquire_jobs"]),
+            # Evaluated here, once per rule: the shell line below is formatted only when the job
+            # runs, after the loop has moved on, so it must not name the loop's variables.
+            tickers=" ".join(f"--ticker '{t}'" for t in job_tickers),
+            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        shell:
+            "updown acquire --params params.yaml {params.tickers} --out-dir {params.out_dir} "
+            "--log {log}"
 
 
 rule validate:
@@ -35,7 +45,7 @@ rule validate:
         mem_mb=scaled(400, 2.5),
         runtime=scaled(5, 0.05),
     params:
-        data=section("data"),
+        data=section("data", exclude=["acquire_jobs"]),
         validate=section("validate"),
         raw_dir=lambda wildcards, input: os.path.dirname(input[0]),
     shell:

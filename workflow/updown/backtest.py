@@ -145,8 +145,12 @@ def backtest(
 ) -> BacktestResult:
     """Backtest every contender's signals in `predictions` (score_<name>, up_<name>) and buy and
     hold, on the bars whose next-bar trade can be priced."""
+    # A trade looks forward only (bars t+1 and t+2 of the same ticker): bars before the first
+    # signal are not needed, and leaving them out keeps the join small on a long panel.
+    start = predictions["timestamp"].min()
+    recent = prices[(prices["timestamp"] >= start).to_numpy()].reset_index(drop=True)
     trades = predictions[["ticker", "timestamp"]].merge(
-        trade_returns(prices, cfg.execution), on=["ticker", "timestamp"], how="left"
+        trade_returns(recent, cfg.execution), on=["ticker", "timestamp"], how="left"
     )
     ok = trades["trade_return"].notna().to_numpy()
     if not ok.any():

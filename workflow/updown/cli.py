@@ -54,6 +54,15 @@ def cmd_validate(a: argparse.Namespace) -> None:
     from updown.validate import validate_all
 
     params = load_params(a.params)
+    for ticker in params.data.tickers:
+        if not ticker_path(a.raw_dir, ticker).exists():
+            # dvc.yaml lists each acquire stage's tickers, so a ticker added to params.yaml
+            # after dvc.yaml was rendered has no stage: say so rather than "file not found".
+            raise UpdownError(
+                f"{ticker_path(a.raw_dir, ticker)}: no raw bars for {ticker} of data.tickers; "
+                "acquire it first (`snakemake`, or with DVC: `updown dvc-yaml` after changing "
+                "data.tickers, then `dvc repro`)"
+            )
     raw = {t: read_parquet(ticker_path(a.raw_dir, t)) for t in params.data.tickers}
     panel, report = validate_all(raw, params.validate)
     for ticker in report["summary"]["tickers_dropped"]:

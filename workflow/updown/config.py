@@ -35,6 +35,7 @@ class YfinanceConfig:
 class DataConfig:
     source: str
     tickers: tuple[str, ...]
+    acquire_jobs: int
     interval: str
     start: dt.date
     end: dt.date
@@ -124,6 +125,7 @@ class TrainConfig:
     min_gain_to_split: float
     extra: dict[str, Any]
     linear_c: float
+    baseline_max_rows: int = 250_000
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,7 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     data = DataConfig(
         source=d["source"],
         tickers=tuple(d["tickers"]),
+        acquire_jobs=d["acquire_jobs"],
         interval=d["interval"],
         start=_date(d["start"], f"{source}: data.start"),
         end=_date(d["end"], f"{source}: data.end"),

@@ -1,8 +1,9 @@
 """Render dvc.yaml from the Snakemake DAG, so the two orchestrators run the same stages.
 
 Each Snakemake rule becomes one DVC stage with the same command, deps, outs and params
-sections. A rule with a `{ticker}` wildcard becomes a `foreach: ${data.tickers}` stage, so
-DVC keeps one cache entry per ticker. Usage: `updown dvc-yaml` (write) or `--check`.
+sections; the acquire jobs (one rule each, see acquire_jobs.py) list their tickers' files, so
+DVC keeps one cache entry per ticker. The ticker lists come from params.yaml: after changing
+data.tickers or data.acquire_jobs, render again. Usage: `updown dvc-yaml` (write) or `--check`.
 """
 
 from __future__ import annotations
@@ -89,12 +90,10 @@ def snakemake_jobs(snakefile: Path = Path("Snakefile")) -> tuple[list[Any], dict
         return [j for j in jobs if j.shellcmd], dict(workflow.config)
 
 
-def _templated(text: str, source: str, ticker: str | None) -> str:
-    """Put DVC's ${...} variables back where Snakemake filled in the source and ticker."""
-    for prefix in ("data/raw/", "logs/acquire/"):
+def _templated(text: str, source: str) -> str:
+    """Put DVC's ${data.source} back where Snakemake filled in the source."""
+    for prefix in ("data/raw/", "logs/acquire/", "logs/benchmarks/acquire/"):
         text = text.replace(f"{prefix}{source}", prefix + "${data.source}")
-    if ticker is not None:
-        text = text.replace(f"'{ticker}'", "'${item}'").replace(f"/{ticker}.", "/${item}.")
     return text
 
 
@@ -118,53 +117,43 @@ def _outs(paths: list[str]) -> tuple[list[Any], list[Any]]:
     return outs, metrics
 
 
-def stage_for(jobs: list[Any], config: dict[str, Any], foreach_outputs: set[str]) -> dict[str, Any]:
-    """The dvc.yaml entry of one rule's jobs."""
+def stage_for(job: Any, config: dict[str, Any], ticker_files: set[str]) -> dict[str, Any]:
+    """The dvc.yaml entry of one rule's job."""
     source = config["data"]["source"]
-    first = jobs[0]
-    ticker = first.wildcards_dict.get("ticker")
     deps: list[str] = []
-    for path in first.input:
-        dep = str(Path(path).parent) if path in foreach_outputs else path
-        dep = _templated(dep, source, ticker)
+    for path in job.input:
+        # validate reads the raw folder: one dep on it, not one per ticker file
+        dep = _templated(str(Path(path).parent) if path in ticker_files else path, source)
         if dep not in deps:
             deps.append(dep)
-    outs, metrics = _outs([_templated(p, source, ticker) for p in first.output])
+    outs, metrics = _outs([_templated(p, source) for p in job.output])
     # Snakemake's update() (keep the old file while the job runs, restore it if the job fails)
     # is DVC's persist: neither deletes the previous raw snapshot before a refetch.
     from snakemake.io import is_flagged
 
-    kept = {_templated(p, source, ticker) for p in first.output if is_flagged(p, "update")}
+    kept = {_templated(p, source) for p in job.output if is_flagged(p, "update")}
     outs = [{o: {"persist": True}} if o in kept else o for o in outs]
-    body: dict[str, Any] = {"cmd": _templated(first.shellcmd, source, ticker)}
+    body: dict[str, Any] = {"cmd": _templated(job.shellcmd, source)}
     if deps:
         body["deps"] = deps
-    body["params"] = _param_keys(first, config)
+    body["params"] = _param_keys(job, config)
     body["outs"] = outs
     if metrics:
         body["metrics"] = metrics
-    if ticker is None:
-        return body
-    for job in jobs[1:]:  # every ticker's job must follow the same template
-        other = job.wildcards_dict["ticker"]
-        if _templated(job.shellcmd, source, other) != body["cmd"]:
-            raise ValueError(f"rule {job.rule.name}: jobs differ beyond the ticker")
-    return {"foreach": "${data.tickers}", "do": body}
+    return body
 
 
 def render(snakefile: Path = Path("Snakefile")) -> str:
     jobs, config = snakemake_jobs(snakefile)
-    by_rule: dict[str, list[Any]] = {}
+    by_rule: dict[str, Any] = {}
     for job in jobs:
-        by_rule.setdefault(job.rule.name, []).append(job)
-    foreach_outputs = {
-        str(p)
-        for js in by_rule.values()
-        for j in js
-        if "ticker" in j.wildcards_dict
-        for p in j.output
+        if job.rule.name in by_rule:  # every rule here runs once; wildcards would need foreach
+            raise ValueError(f"rule {job.rule.name}: more than one job, cannot render one stage")
+        by_rule[job.rule.name] = job
+    ticker_files = {
+        str(p) for name, j in by_rule.items() if name.startswith("acquire_") for p in j.output
     }
-    stages = {name: stage_for(js, config, foreach_outputs) for name, js in by_rule.items()}
+    stages = {name: stage_for(j, config, ticker_files) for name, j in by_rule.items()}
     doc = {"stages": stages, "plots": PLOTS}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
 

@@ -8,6 +8,7 @@ metrics are computed per fold and on all folds' test rows pooled.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,8 @@ def fold_predictions(
     """One row per test row of `fold`: keys, label, and every contender's score, value and call."""
     import lightgbm as lgb
 
-    test = table[(fold.blocks == "test").to_numpy()]
+    in_test = (fold.blocks == "test").to_numpy()
+    test = table if in_test.all() else table[in_test]  # holdout: every row read is a test row
     if test.empty:
         raise UpdownError(f"fold {fold.fold}: the test block is empty (check the split dates)")
     booster = lgb.Booster(model_str=fold.model_text)
@@ -117,6 +119,11 @@ class Targets:
     bar: np.ndarray  # bar index (0..n_bars-1, in time order) of each row
     n_bars: int
 
+    @cached_property
+    def ret_rank(self) -> np.ndarray:
+        """Rank of `ret` within its bar (the same for every contender: computed once)."""
+        return ranks_within_bar(self.bar, self.ret)
+
 
 def targets(pred: pd.DataFrame, task: str) -> Targets:
     y = pred["label"].to_numpy(dtype=float)
@@ -159,12 +166,14 @@ def scorer(metric: str, pred: pd.DataFrame, name: str, t: Targets, task: str) ->
     score = pred[f"score_{name}"].to_numpy(dtype=float)
     value = pred[f"value_{name}"].to_numpy(dtype=float)
     up = pred[f"up_{name}"].to_numpy(dtype=bool)
+    # Hit counts and the AUC also know each row's bar: the bootstrap scores them from per-bar
+    # counts, all resamples at once.
     if metric == "accuracy":
-        return bs.weighted_mean((up == t.up).astype(float))
+        return bs.weighted_mean((up == t.up).astype(float), t.bar, t.n_bars)
     if metric == "balanced_accuracy":
-        return bs.weighted_balanced_accuracy((up == t.up).astype(float), t.up)
+        return bs.weighted_balanced_accuracy((up == t.up).astype(float), t.up, t.bar, t.n_bars)
     if metric == "roc_auc":
-        return bs.weighted_auc(score, t.up)
+        return bs.weighted_auc(score, t.up, t.bar, t.n_bars)
     if metric == "log_loss":
         p = np.clip(value, EPS, 1 - EPS)
         return bs.weighted_mean(-(t.y * np.log(p) + (1 - t.y) * np.log(1 - p)))
@@ -184,7 +193,7 @@ def scorer(metric: str, pred: pd.DataFrame, name: str, t: Targets, task: str) ->
         if metric == "ic_mean":
             x, y = score, t.ret
         else:
-            x, y = ranks_within_bar(t.bar, score), ranks_within_bar(t.bar, t.ret)
+            x, y = ranks_within_bar(t.bar, score), t.ret_rank
         return bs.weighted_bar_mean(per_bar_corr(t.bar, x, y, t.n_bars))
     raise UpdownError(f"evaluate.headline: unknown metric {metric!r}")
 
@@ -212,9 +221,7 @@ def cross_section_stats(pred: pd.DataFrame, name: str, t: Targets) -> dict[str, 
     """Qlib's figures: mean IC and rank IC per bar, ICIR = mean / std, and the rank IC's t-stat."""
     score = pred[f"score_{name}"].to_numpy(dtype=float)
     ic = per_bar_corr(t.bar, score, t.ret, t.n_bars)
-    ric = per_bar_corr(
-        t.bar, ranks_within_bar(t.bar, score), ranks_within_bar(t.bar, t.ret), t.n_bars
-    )
+    ric = per_bar_corr(t.bar, ranks_within_bar(t.bar, score), t.ret_rank, t.n_bars)
     out = {}
     for prefix, series in (("ic", ic), ("rank_ic", ric)):
         v = series[np.isfinite(series)]

@@ -138,8 +138,24 @@ def write_with(path: Path | str, writer: Callable[[Path], Any]) -> Path:
     return Path(path)
 
 
+def _dictionary_columns(schema: Any) -> list[str]:
+    """Columns worth dictionary encoding: not the floats. Pyarrow tries a dictionary on every
+    column by default and gives up on high-cardinality floats only after building one, which made
+    writing the S&P features (116 float columns) 2.6x slower for a slightly larger file."""
+    import pyarrow as pa
+
+    return [f.name for f in schema if not pa.types.is_floating(f.type)]
+
+
 def write_parquet(df: pd.DataFrame, path: Path | str) -> Path:
-    return write_with(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(tmp: Path) -> None:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        pq.write_table(table, tmp, use_dictionary=_dictionary_columns(table.schema))
+
+    return write_with(path, write)
 
 
 def write_parquet_batches(frames: Iterable[pd.DataFrame], path: Path | str) -> tuple[int, int]:
@@ -158,7 +174,8 @@ def write_parquet_batches(frames: Iterable[pd.DataFrame], path: Path | str) -> t
             for frame in frames:
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    dictionary = _dictionary_columns(table.schema)
+                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=dictionary)
                 writer.write_table(table)
                 rows, columns = rows + len(frame), len(frame.columns)
         finally:

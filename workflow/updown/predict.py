@@ -143,13 +143,19 @@ def warmup_bars(
 
 
 def cross_sectional_features(
-    window: pd.DataFrame, cfg: FeaturesConfig, interval: str, names: list[str]
+    window: pd.DataFrame,
+    cfg: FeaturesConfig,
+    interval: str,
+    names: list[str],
+    together: pd.DataFrame | None = None,
 ) -> list[str]:
     """Model features whose value for a ticker changes when other tickers are in the panel
-    (ranks across tickers, say): found by computing one ticker alone and within the panel."""
+    (ranks across tickers, say): found by computing one ticker alone and within the panel
+    (`together`: the window's features, when already computed)."""
     if window["ticker"].nunique() < 2:
         return []
-    together = compute_features(window, cfg, interval)
+    if together is None:
+        together = compute_features(window, cfg, interval)
     ticker = window["ticker"].iloc[0]
     mine = together["ticker"] == ticker
     alone = compute_features(
@@ -167,10 +173,37 @@ def cross_sectional_features(
     return out
 
 
+def utc_times(timestamps: pd.Series) -> np.ndarray:
+    """Timestamps as numpy datetime64 in UTC: differences and comparisons without building a
+    Timestamp object per row (what .to_numpy() of tz-aware values does)."""
+    index = pd.DatetimeIndex(timestamps)
+    return (index.tz_convert(None) if index.tz is not None else index).to_numpy()
+
+
+def time_ordered(panel: pd.DataFrame) -> bool:
+    """True when each ticker's rows are contiguous and in increasing time (a validated panel):
+    then the last rows of a ticker are its latest bars."""
+    if len(panel) < 2:
+        return True
+    codes = pd.factorize(panel["ticker"])[0]
+    same = codes[1:] == codes[:-1]
+    if int((~same).sum()) != int(codes.max()):  # a ticker's rows are split in several runs
+        return False
+    ts = utc_times(panel["timestamp"])
+    return bool((ts[1:] > ts[:-1])[same].all())
+
+
 def model_profile(
-    prices: pd.DataFrame, model_text: str, params: Params, run_id: str = ""
+    prices: pd.DataFrame,
+    model_text: str,
+    params: Params,
+    run_id: str = "",
+    window: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> ModelProfile:
-    """The profile of a model trained on `prices` (the validated panel) with `params`."""
+    """The profile of a model trained on `prices` (the validated panel) with `params`.
+
+    `window`: the last history_bars bars of every ticker of `prices` and their features, when
+    the caller has them already (they are computed otherwise)."""
     booster = load_booster(model_text)
     names = list(booster.feature_name())
     interval, history = params.data.interval, params.predict.history_bars
@@ -182,11 +215,12 @@ def model_profile(
             f"predict.history_bars: {history} bars per ticker are too few; the feature windows "
             f"need {need} (raise predict.history_bars)"
         )
-    ts = prices["timestamp"]
-    same = prices["ticker"].to_numpy()[1:] == prices["ticker"].to_numpy()[:-1]
-    gaps = (ts.iloc[1:].to_numpy() - ts.iloc[:-1].to_numpy())[same]
+    ts = utc_times(prices["timestamp"])
+    codes = pd.factorize(prices["ticker"])[0]
+    gaps = (ts[1:] - ts[:-1])[codes[1:] == codes[:-1]]
     max_gap = pd.Timedelta(gaps.max()).total_seconds() if len(gaps) else 0.0
-    cross = cross_sectional_features(last_bars(prices, history), params.features, interval, names)
+    bars, feats = window if window is not None else (last_bars(prices, history), None)
+    cross = cross_sectional_features(bars, params.features, interval, names, together=feats)
     objective = objective_of(model_text)
     return ModelProfile(
         interval=interval,
@@ -257,9 +291,9 @@ def prepare_bars(bars: pd.DataFrame) -> pd.DataFrame:
 
 def _spacing(window: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Time between consecutive bars of the same ticker, and the index of the later bar."""
-    tick = window["ticker"].to_numpy()
-    ts = window["timestamp"].to_numpy()
-    same = tick[1:] == tick[:-1]
+    codes = pd.factorize(window["ticker"])[0]
+    ts = utc_times(window["timestamp"])
+    same = codes[1:] == codes[:-1]
     return (ts[1:] - ts[:-1])[same], np.nonzero(same)[0] + 1
 
 
@@ -312,8 +346,21 @@ def score_bars(
     """One row per ticker for the last bar of `bars`: ticker, as_of (ISO 8601 UTC), direction
     (up/down), p_up (or predicted_return for a return model) and the model's run id."""
     window = last_bars(prepare_bars(bars), profile.history_bars)
+    return score_window(window, booster, features_cfg, profile)
+
+
+def score_window(
+    window: pd.DataFrame,
+    booster: lgb.Booster,
+    features_cfg: FeaturesConfig,
+    profile: ModelProfile,
+    feats: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """score_bars on bars already prepared and cut to the last history_bars of each ticker
+    (`feats`: their features, when already computed)."""
     check_window(window, profile)
-    feats = compute_features(window, features_cfg, profile.interval)
+    if feats is None:
+        feats = compute_features(window, features_cfg, profile.interval)
     names = list(profile.feature_names)
     absent = [n for n in names if n not in feats.columns]
     if absent:
@@ -362,8 +409,17 @@ def predict_latest(
 ) -> pd.DataFrame:
     """reports/latest.csv: the latest bar of every ticker scored, flagged stale when it lags the
     panel's newest bar by more than predict.max_staleness_bars bars."""
-    profile = model_profile(prices, model_text, params, run_id)
-    out = score_bars(prices, load_booster(model_text), params.features, profile)
+    if prices.empty:
+        raise UpdownError("prices: the price panel is empty")
+    history = params.predict.history_bars
+    # Only the last history_bars bars of each ticker are scored: on a validated panel they are
+    # cut out before anything else touches the rows, and their features, computed once, serve
+    # both the profile's cross-sectional check and the answer (score_bars gives the same).
+    recent = last_bars(prices, history) if time_ordered(prices) else prices
+    window = last_bars(prepare_bars(recent), history)
+    feats = compute_features(window, params.features, params.data.interval)
+    profile = model_profile(prices, model_text, params, run_id, window=(window, feats))
+    out = score_window(window, load_booster(model_text), params.features, profile, feats)
     as_of = pd.to_datetime(out["as_of"], utc=True, format="ISO8601")
     behind = bars_behind(as_of, as_of.max(), profile.interval)
     return out.assign(stale=behind > params.predict.max_staleness_bars)

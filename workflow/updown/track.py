@@ -18,6 +18,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 MAX_PARAM_VALUE = 6000
 _FOLD_KEY = re.compile(r"^fold_?(\d+)$")
 MAX_TAG_VALUE = 5000
+# Input files whose SHA-256 is a tag of the run (datasets: also their digest).
+HASHED = ("prices", "features", "labels", "model", "metrics")
 
 
 @dataclass(frozen=True)
@@ -357,9 +360,8 @@ def _validation_window(prices: pd.DataFrame, profile: Any) -> pd.DataFrame:
     from updown.predict import last_bars
 
     tickers = list(profile.tickers) if profile.cross_sectional else list(profile.tickers[:1])
-    return last_bars(
-        prices[prices["ticker"].isin(tickers)].reset_index(drop=True), profile.min_history
-    )
+    window = last_bars(prices, profile.min_history)  # per ticker: the same bars, less copying
+    return window[window["ticker"].isin(tickers).to_numpy()].reset_index(drop=True)
 
 
 def store_lock(uri: str) -> contextlib.AbstractContextManager[None]:
@@ -387,27 +389,43 @@ def log_run(params: Params, inputs: TrackInputs, root: Path) -> dict[str, Any]:
     if os.environ.pop("MLFLOW_RUN_ID", None):
         # Resuming someone else's run would clash with its immutable params: always a new run.
         log.warning("MLFLOW_RUN_ID is set; ignored: each result is logged as a new run")
-    import mlflow  # noqa: F401  (sets up MLflow's own log handler, so it gets scrubbed too)
+    # Hashing the inputs (the features file is large) reads and hashes outside the GIL: it runs
+    # in a thread while MLflow is imported and the model profiled.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digests = {name: pool.submit(file_sha256, getattr(inputs, name)) for name in HASHED}
+        import mlflow  # noqa: F401  (sets up MLflow's own log handler, so it gets scrubbed too)
 
-    with scrubbed_logs(secrets):
-        try:
-            with store_lock(uri):
-                return _log_run(params, inputs, root, uri, secrets)
-        except UpdownError:
-            raise
-        except Exception as exc:  # MLflow raises many types for an unreachable or broken store
-            raise UpdownError(
-                f"MLflow tracking at {redact(uri)} failed: {_short_error(exc, secrets)}. "
-                "The pipeline outputs are intact; fix the tracking URI or server and rerun "
-                "to log them."
-            ) from exc
+        with scrubbed_logs(secrets):
+            try:
+                with store_lock(uri):
+                    return _log_run(params, inputs, root, uri, secrets, digests)
+            except UpdownError:
+                raise
+            except Exception as exc:  # MLflow raises many types for an unreachable store
+                raise UpdownError(
+                    f"MLflow tracking at {redact(uri)} failed: {_short_error(exc, secrets)}. "
+                    "The pipeline outputs are intact; fix the tracking URI or server and rerun "
+                    "to log them."
+                ) from exc
 
 
 def _log_run(
-    params: Params, inputs: TrackInputs, root: Path, uri: str, secrets: list[str]
+    params: Params,
+    inputs: TrackInputs,
+    root: Path,
+    uri: str,
+    secrets: list[str],
+    digests: dict[str, Future[str]],
 ) -> dict[str, Any]:
     from updown.io import read_json, read_parquet
-    from updown.predict import compute_features, load_booster, model_profile, score_bars
+    from updown.predict import (
+        compute_features,
+        last_bars,
+        load_booster,
+        model_profile,
+        prepare_bars,
+        score_window,
+    )
 
     # Everything that can fail on our side fails before a run exists.
     metrics = read_json(inputs.metrics)
@@ -417,11 +435,8 @@ def _log_run(
     profile = model_profile(prices, model_text, params)
     booster = load_booster(model_text)
     window = _validation_window(prices, profile)
-    hashes = {
-        name: file_sha256(getattr(inputs, name))
-        for name in ("prices", "features", "labels", "model", "metrics")
-    }
     git = git_state(root)
+    hashes = {name: digest.result() for name, digest in digests.items()}
 
     import mlflow
     import mlflow.lightgbm
@@ -496,7 +511,11 @@ def _log_run(
 
             profile = dataclasses.replace(profile, run_id=run_id)
             example = example_bars(window)
-            answer = score_bars(example, booster, params.features, profile)
+            # The example scored as the served model scores it (score_bars); its features also
+            # give the LightGBM model's input example below.
+            bars = last_bars(prepare_bars(example), profile.history_bars)
+            feats = compute_features(bars, params.features, profile.interval)
+            answer = score_window(bars, booster, params.features, profile, feats)
             params_text = scrub(inputs.params_file.read_text(), secrets)
             info = log_raw_bars_model(
                 Path(tmp) / "model",
@@ -507,7 +526,6 @@ def _log_run(
                 answer,
                 params.mlflow.registered_model,
             )
-        feats = compute_features(window, params.features, profile.interval)
         rows = feats.groupby("ticker").tail(1)[list(profile.feature_names)]
         rows = rows.astype("float64").reset_index(drop=True)
         mlflow.lightgbm.log_model(

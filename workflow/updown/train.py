@@ -1,5 +1,6 @@
 """Train LightGBM on the time-ordered training block, early-stopped on the validation block, and
-fit the baselines it must beat on exactly the same rows.
+fit the baselines it must beat on the same training rows (an even sample of them when the block
+is longer than `train.baseline_max_rows`; baselines.json records how many).
 
 In walk-forward mode (split.mode) the same happens once per fold: each fold's model and baselines
 see only that fold's training and validation rows, and score only its test rows (in evaluate).
@@ -46,8 +47,6 @@ LGB_FIELDS = (
     "num_threads",
 )
 FIXED = {"deterministic": True, "force_row_wise": True, "verbosity": -1}
-# Above this many training rows the baselines are fitted on an even sample of them (memory).
-BASELINE_MAX_ROWS = 2_000_000
 
 
 @dataclass
@@ -187,10 +186,11 @@ def lightgbm_params(cfg: TrainConfig, objective: str, metric: str) -> dict[str, 
     return params
 
 
-def baseline_rows(train_rows: np.ndarray, cap: int = BASELINE_MAX_ROWS) -> np.ndarray:
-    """The training rows the baselines are fitted on: all of them up to `cap`, else `cap` rows
-    evenly spaced through the block (every ticker and period), so the logistic baseline's
-    float64 copies stay bounded on a large panel."""
+def baseline_rows(train_rows: np.ndarray, cap: int) -> np.ndarray:
+    """The training rows the baselines are fitted on (`train.baseline_max_rows`): all of them up
+    to `cap`, else `cap` rows evenly spaced through the block, which is sorted by (ticker,
+    timestamp), so every ticker and every period keeps its share. A linear model of ~100 weights
+    is settled long before that, and the fit's time and float64 copies stay bounded."""
     if len(train_rows) <= cap:
         return train_rows
     return train_rows[np.linspace(0, len(train_rows) - 1, cap).round().astype(np.int64)]
@@ -218,7 +218,8 @@ def fit_fold(
     # large panel cannot afford. Same bins, same trees as from the sliced frames.
     params = lightgbm_params(cfg, objective, metric)
     # Fitted before LightGBM holds its bins, so the two never take memory at the same time.
-    baselines = fit_baselines(table.iloc[baseline_rows(train_rows)], names, task, cfg.linear_c)
+    fitted_rows = baseline_rows(train_rows, cfg.baseline_max_rows)
+    baselines = fit_baselines(table.iloc[fitted_rows], names, task, cfg.linear_c)
     y = table["label"].to_numpy()
     dtrain = lgb.Dataset(
         row_batches(table, train_rows, names),
@@ -267,7 +268,7 @@ def fit_fold(
         best_iteration=int(best),
         curve=curve,
         baselines=baselines,
-        rows={"train": len(train_rows), "valid": len(valid_rows)},
+        rows={"train": len(train_rows), "valid": len(valid_rows), "baselines": len(fitted_rows)},
     )
 
 
