@@ -44,7 +44,7 @@ test: lint unit
 # The store the track stage logs to (params mlflow.tracking_uri, $$MLFLOW_TRACKING_URI, else
 # sqlite:///mlflow.db here); a tracking server has its own UI. Localhost only: PORT=5001 to move.
 ui: $(STAMP)
-	@uri=$$($(BIN)/python -m updown.track) || exit 1; \
+	@uri=$$($(BIN)/updown store) || exit 1; \
 	case "$$uri" in http*) echo "runs are on the tracking server $$uri: open it in a browser"; exit 0;; esac; \
 	echo "MLflow UI for $$uri on http://127.0.0.1:$${PORT:-5000}"; \
 	exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${PORT:-5000}

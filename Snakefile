@@ -40,7 +40,7 @@ rule all:
         # when something downstream needs rerunning, so after a failed or killed job (whose
         # outputs it deletes) it would call the stale results "Nothing to be done". As targets,
         # missing outputs are rebuilt with the current params and the stages after them follow.
-        rules.validate.input,
+        rules.validate.input.raw,
         rules.validate.output,
         rules.label.output,
         rules.features.output,

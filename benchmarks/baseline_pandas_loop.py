@@ -3,11 +3,11 @@
 `--mode loop` groups the price panel by ticker and, for each ticker, computes every feature that
 params.yaml asks for with plain pandas (`shift`, `rolling(w).mean()`, `.std()`, `.corr()`...),
 then concatenates the tickers and ranks the cross-sectional columns per timestamp. It uses the
-same formulas as updown.features, and numpy's sliding windows where pandas has no built-in (bars
+same formulas as updown.learn.features, and numpy's sliding windows where pandas has no built-in (bars
 since the window's high or low), so the comparison measures the loop and nothing else: no
 `rolling.apply` with a Python function, which would make the loop look far worse than it need be.
 
-`--mode vectorised` runs updown.features.make_features on the same panel in one pass.
+`--mode vectorised` runs updown.learn.features.make_features on the same panel in one pass.
 
 Each mode times the computation alone (the panel is read before the clock starts) and writes
 {compute_s, cpu_s, rows, columns} to --json; `--check FEATURES` also compares the loop's columns
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "loop":
         features = loop_features(panel, cfg, intraday)
     else:
-        from updown.features import make_features
+        from updown.learn.features import make_features
 
         features = make_features(panel, cfg, intraday=intraday)
     wall = time.perf_counter() - t0

@@ -8,7 +8,7 @@ import pytest
 from conftest import run, set_params
 from hypothesis import given
 from hypothesis import strategies as st
-from updown.acquire_jobs import acquire_jobs
+from updown.dag.acquire_jobs import acquire_jobs
 
 TICKER = st.from_regex(r"[A-Z][A-Z0-9.^=_-]{0,7}", fullmatch=True)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from train_data import synthetic
-from updown.backtest import (
+from updown.assess.backtest import (
     backtest,
     estimate_periods_per_year,
     long_flat_weights,

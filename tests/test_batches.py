@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from updown.batches import feature_batches, ticker_batches
 from updown.config import load_params
-from updown.features import make_features
 from updown.io import write_parquet, write_parquet_batches
+from updown.learn.batches import feature_batches, ticker_batches
+from updown.learn.features import make_features
 
 REPO = Path(__file__).resolve().parents[1]
 

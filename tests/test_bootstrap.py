@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
-from updown import bootstrap as bs
+from updown.assess import bootstrap as bs
 from updown.config import BootstrapConfig
 
 CFG = BootstrapConfig(resamples=400, block_bars=10, confidence=0.95, seed=1)
@@ -121,7 +121,7 @@ def test_a_per_bar_statistic_is_resampled_by_bar() -> None:
 
 
 def test_the_report_words_a_verdict_only_as_strongly_as_the_interval_allows() -> None:
-    from updown.report import overall, verdict_sentences
+    from updown.assess.report import overall, verdict_sentences
 
     cmp = {
         "momentum": bs.Comparison(bs.Interval(0.03, 0.01, 0.05), 1),

@@ -14,7 +14,7 @@ import json, sys
 from pathlib import Path
 from dvc.repo import Repo
 from dvc.dependency.param import ParamsDependency
-from updown.dvcyaml import snakemake_jobs
+from updown.dag.dvc_yaml import snakemake_jobs
 
 jobs, config = snakemake_jobs(Path("Snakefile"))
 snake = {}

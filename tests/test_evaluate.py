@@ -12,8 +12,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 from train_data import fold_inputs, params, split_dates, synthetic
-from updown.errors import UpdownError
-from updown.evaluate import (
+from updown.assess.evaluate import (
     CONTENDERS,
     cross_section_stats,
     evaluate,
@@ -22,8 +21,10 @@ from updown.evaluate import (
     ranks_within_bar,
     targets,
 )
+from updown.errors import UpdownError
 from updown.io import to_json_text
-from updown.train import train_model, training_table
+from updown.learn.tables import training_table
+from updown.learn.train import train_model
 
 FAST = {
     "num_boost_round": 200,
@@ -64,7 +65,7 @@ def regression():
 
 def test_every_contender_is_scored_on_exactly_the_test_rows(direction) -> None:
     ev, table, p = direction
-    from updown.train import fold_blocks
+    from updown.learn.train import fold_blocks
 
     test = table[fold_blocks(table, p.split)[0] == "test"]
     pred = ev.predictions

@@ -11,7 +11,7 @@ import pytest
 from synthetic_panels import make_panel, small_features, tidy
 from updown.config import build_params, load_params
 from updown.errors import UpdownError
-from updown.features import (
+from updown.learn.features import (
     QLIB14,
     feature_names,
     make_features,

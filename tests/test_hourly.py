@@ -14,9 +14,9 @@ import pytest
 from conftest import run, set_params
 from synthetic_panels import NY, label_config, make_panel, small_features
 from updown.config import SplitConfig, WalkForwardConfig
-from updown.features import make_features
-from updown.label import make_labels
-from updown.split import assign_blocks, walk_forward_folds
+from updown.learn.features import make_features
+from updown.learn.label import make_labels
+from updown.learn.split import assign_blocks, walk_forward_folds
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from synthetic_panels import label_config, tidy
 from updown.config import build_params, load_params
 from updown.errors import UpdownError
-from updown.label import make_labels
+from updown.learn.label import make_labels
 
 DAYS = pd.bdate_range("2024-01-01", periods=12, tz="UTC").as_unit("us")
 

@@ -26,9 +26,9 @@ from synthetic_panels import (
 )
 from updown.config import SplitConfig, WalkForwardConfig
 from updown.errors import UpdownError
-from updown.features import make_features
-from updown.label import make_labels
-from updown.split import holdout_fold, make_folds, walk_forward_bounds
+from updown.learn.features import make_features
+from updown.learn.label import make_labels
+from updown.learn.split import holdout_fold, make_folds, walk_forward_bounds
 
 FAST = settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, project_env, run
 from updown.config import Params, load_params
 from updown.errors import UpdownError
-from updown.predict import (
+from updown.serve.predict import (
     ModelProfile,
     answer,
     bars_behind,
@@ -42,8 +42,8 @@ def params() -> Params:
 @pytest.fixture(scope="session")
 def prices(params: Params) -> pd.DataFrame:
     """The offline sample, validated as the pipeline validates it."""
-    from updown.sources import get_fetch
-    from updown.validate import validate_all
+    from updown.data.sources import get_fetch
+    from updown.data.validate import validate_all
 
     raw = get_fetch("sample")(list(params.data.tickers), params.data)
     panel, _ = validate_all(raw, params.validate)
@@ -51,7 +51,7 @@ def prices(params: Params) -> pd.DataFrame:
 
 
 def _train(prices: pd.DataFrame, params: Params, objective: str) -> str:
-    from updown.label import make_labels
+    from updown.learn.label import make_labels
 
     feats = compute_features(prices, params.features, params.data.interval)
     labels = make_labels(prices, params.label)
@@ -154,7 +154,7 @@ def test_a_weekend_as_of_answers_from_friday_and_a_far_later_one_is_stale(
 def test_bars_fetched_from_the_source_give_the_same_answer_as_the_acquired_panel(
     prices: pd.DataFrame, model_text: str, params: Params, profile: ModelProfile
 ) -> None:
-    from updown.sources import get_fetch
+    from updown.data.sources import get_fetch
 
     as_of = parse_as_of("2017-03-15")[0]
     fetched = fetch_bars(["^GSPC", "^IXIC"], as_of, params, profile, get_fetch("sample"))
@@ -335,7 +335,7 @@ def test_predict_latest_gives_the_same_rows_as_scoring_the_whole_panel(
 ) -> None:
     """The stage cuts a validated panel to its last bars before anything else and computes
     their features once, for the profile and the answer: the same answer as the long way."""
-    from updown.predict import predict_latest, time_ordered
+    from updown.serve.predict import predict_latest, time_ordered
 
     whole = score(prices, model_text, params, profile)
     latest = predict_latest(prices, model_text, params, "r1")

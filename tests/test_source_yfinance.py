@@ -27,9 +27,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from updown.config import DataConfig, load_params
+from updown.contract import RAW_COLUMNS
+from updown.data.sources.yahoo import fetch
 from updown.errors import UpdownError
-from updown.sources.normalise import RAW_COLUMNS
-from updown.sources.yahoo import fetch
 from yfinance import _http, base, cache, multi
 from yfinance.data import YfData
 
@@ -245,7 +245,7 @@ def test_several_tickers_come_from_one_download_call(yahoo: FakeYahoo) -> None:
     assert yahoo.sessions[0].history_symbols() == ["AAPL", "MSFT"]
     assert list(frames) == ["AAPL", "MSFT"]
     for ticker, bars in frames.items():
-        assert list(bars.columns) == RAW_COLUMNS
+        assert tuple(bars.columns) == RAW_COLUMNS
         assert len(bars) == 10
         assert str(bars["timestamp"].dt.tz) == "UTC"
         assert bars["timestamp"].is_monotonic_increasing and bars["timestamp"].is_unique
@@ -409,6 +409,6 @@ def test_lower_case_tickers_keep_their_name(yahoo: FakeYahoo) -> None:
 
 
 def test_importing_the_source_does_not_import_yfinance() -> None:
-    code = "import sys, updown.sources.yahoo; print('yfinance' in sys.modules)"
+    code = "import sys, updown.data.sources.yahoo; print('yfinance' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

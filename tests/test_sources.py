@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from updown.config import load_params
+from updown.data.sources import get_fetch
+from updown.data.sources.sample import SAMPLE_TICKERS
 from updown.errors import UpdownError
-from updown.sources import get_fetch
-from updown.sources.sample import SAMPLE_TICKERS
 
 REPO = Path(__file__).resolve().parents[1]
 SP500_HEADER = (

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from updown.config import SplitConfig, WalkForwardConfig, build_params, load_params
 from updown.errors import UpdownError
-from updown.split import assign_blocks, make_folds, walk_forward_bounds, walk_forward_folds
+from updown.learn.split import assign_blocks, make_folds, walk_forward_bounds, walk_forward_folds
 
 DAYS = pd.bdate_range("2024-01-01", periods=20, tz="UTC").as_unit("us")  # Mon 1 .. Fri 26 Jan
 

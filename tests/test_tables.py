@@ -11,16 +11,18 @@ import pandas as pd
 import pytest
 from synthetic_panels import make_panel, small_features
 from updown.config import load_params
-from updown.features import make_features
+from updown.contract import feature_columns
 from updown.io import write_parquet
-from updown.label import make_labels
-from updown.tables import read_training_table, row_batches, sampling_seed, training_keys
-from updown.train import (
-    baseline_rows,
-    feature_columns,
-    lightgbm_params,
+from updown.learn.features import make_features
+from updown.learn.label import make_labels
+from updown.learn.tables import (
+    read_training_table,
+    row_batches,
+    sampling_seed,
+    training_keys,
     training_table,
 )
+from updown.learn.train import baseline_rows, lightgbm_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +67,7 @@ def test_lean_table_names_missing_label_columns(files) -> None:
 def test_row_batches_grow_the_same_trees_as_sliced_frames(files, seed: int) -> None:
     path, labels = files
     table = read_training_table(path, labels)
-    names = feature_columns(table)
+    names = feature_columns(list(table.columns))
     cfg = load_params(REPO / "params.yaml").train
     params = {**lightgbm_params(cfg, "binary", "binary_logloss"), "seed": seed}
     # A binning sample smaller than the block, so LightGBM samples rows (by its seed).
@@ -90,7 +92,7 @@ def test_row_batches_grow_the_same_trees_as_sliced_frames(files, seed: int) -> N
 def test_row_batches_read_a_table_of_separate_columns_too(files) -> None:
     path, labels = files
     table = training_table(pd.read_parquet(path), labels)  # not one float block
-    names = feature_columns(table)
+    names = feature_columns(list(table.columns))
     rows = np.arange(3, len(table), 5)
     seq = row_batches(table, rows, names, batch=50)
     expected = table.iloc[rows][names].to_numpy()

@@ -12,21 +12,17 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
-from updown.track import (
+from updown.redact import redact, scrub, scrubbed_logs, secrets_of, without_credentials
+from updown.serve.store import tracking_uri
+from updown.serve.track import (
     _short_error,
     curve_to_log,
     git_state,
     metrics_to_log,
     orchestrator,
     params_to_log,
-    redact,
     safe_name,
-    scrub,
-    scrubbed_logs,
-    secrets_of,
     stage_artifacts,
-    tracking_uri,
-    without_credentials,
 )
 
 

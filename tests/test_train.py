@@ -13,15 +13,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 from train_data import params, split_dates, synthetic
+from updown.contract import feature_columns
 from updown.errors import UpdownError
-from updown.io import to_json_text
-from updown.train import (
-    feature_columns,
+from updown.learn.tables import training_table
+from updown.learn.train import (
     fold_blocks,
     lightgbm_params,
     objective_and_metric,
     train_model,
-    training_table,
 )
 
 FAST = {
@@ -114,7 +113,7 @@ def test_baselines_are_json_numbers_fitted_on_the_training_rows_only() -> None:
     assert b["momentum"]["after_up"] == pytest.approx(train.loc[rising, "label"].mean())
     assert b["momentum"]["after_down"] == pytest.approx(train.loc[~rising, "label"].mean())
     assert b["linear"]["kind"] == "logistic"
-    assert b["linear"]["features"] == feature_columns(table)
+    assert b["linear"]["features"] == feature_columns(list(table.columns))
     assert result.final.rows == {
         "train": len(train),
         "valid": int((blocks == "valid").sum()),
@@ -125,16 +124,16 @@ def test_baselines_are_json_numbers_fitted_on_the_training_rows_only() -> None:
 def test_baselines_fit_on_at_most_the_cap_spread_over_the_whole_training_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import updown.train
+    import updown.learn.train
 
     seen: list[pd.DataFrame] = []
-    real = updown.train.fit_baselines
+    real = updown.learn.train.fit_baselines
 
     def spy(train: pd.DataFrame, *args: object, **kwargs: object) -> dict[str, object]:
         seen.append(train)
         return real(train, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(updown.train, "fit_baselines", spy)
+    monkeypatch.setattr(updown.learn.train, "fit_baselines", spy)
     cap = 1000
     p, table, result = fit(baseline_max_rows=cap)
     train = table[fold_blocks(table, p.split)[0] == "train"]
@@ -157,7 +156,7 @@ def test_baselines_fit_on_at_most_the_cap_spread_over_the_whole_training_block(
         assert mine["timestamp"].min() - first <= span and last - mine["timestamp"].max() <= span
     # ...and what is stored is what was fitted on the sample.
     assert result.final.baselines["majority"]["value"] == pytest.approx(fitted["label"].mean())
-    assert result.summary()["folds"][0]["rows"]["baselines"] == cap
+    assert result.summary("direction", 1, "holdout").folds[0].rows["baselines"] == cap
 
 
 def test_baseline_max_rows_is_validated_by_the_schema() -> None:
@@ -187,7 +186,7 @@ def test_a_return_label_gets_a_ridge_baseline_and_conditional_mean_returns() -> 
 def test_two_runs_give_byte_identical_models_and_summaries() -> None:
     runs = [fit(seed=3)[2] for _ in range(2)]
     assert runs[0].final.model_text == runs[1].final.model_text
-    assert to_json_text(runs[0].summary()) == to_json_text(runs[1].summary())
+    assert runs[0].summary("direction", 1, "holdout") == runs[1].summary("direction", 1, "holdout")
     assert runs[0].final.curve.equals(runs[1].final.curve)
 
 
@@ -262,14 +261,14 @@ def test_walk_forward_retrains_each_fold_on_data_before_its_test_block() -> None
     assert len({f.model_text for f in result.folds}) == 3
     curves = result.fold_curves()
     assert sorted(curves["fold"].unique()) == [1, 2, 3]
-    assert [f["fold"] for f in result.summary()["folds"]] == [1, 2, 3]
+    assert [f.fold for f in result.summary("direction", 1, "walk_forward").folds] == [1, 2, 3]
 
 
 def test_the_ridge_baseline_equals_sklearn_and_stays_quiet_on_collinear_features() -> None:
     import warnings
 
     from sklearn.linear_model import Ridge
-    from updown.baselines import ridge
+    from updown.learn.baselines import ridge
 
     rng = np.random.default_rng(0)
     z = rng.standard_normal((3000, 6))

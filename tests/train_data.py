@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from conftest import REPO
+from updown.assess.evaluate import FoldInput
 from updown.config import Params, load_params
-from updown.evaluate import FoldInput
-from updown.train import TrainResult, fold_blocks
+from updown.learn.train import TrainResult, fold_blocks
 
 
 def params(**sections: dict[str, Any]) -> Params:

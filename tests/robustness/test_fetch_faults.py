@@ -25,9 +25,9 @@ import pytest
 from conftest import run
 from hostile import REPO, error_line, fingerprint, updown, write_params
 from test_source_yfinance import FakeYahoo, data_cfg, yahoo  # noqa: F401 (yahoo: fixture)
-from updown.acquire_jobs import acquire_jobs
+from updown.dag.acquire_jobs import acquire_jobs
+from updown.data.sources.yahoo import fetch
 from updown.io import write_parquet
-from updown.sources.yahoo import fetch
 from yfinance.data import YfData
 
 TICKERS = ["AAPL", "MSFT"]

@@ -14,10 +14,10 @@ from hostile import REPO
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from updown.config import load_params
+from updown.data.sources.csv_folder import fetch
+from updown.data.validate import validate_all
 from updown.errors import UpdownError
 from updown.io import read_parquet, write_parquet
-from updown.sources.csv_folder import fetch
-from updown.validate import validate_all
 
 BASE = load_params(REPO / "params.yaml")
 HEADER = ["timestamp", "open", "high", "low", "close", "adjusted_close", "volume"]

@@ -1,7 +1,8 @@
 # Helpers shared by the rules. Each rule passes the params.yaml sections it reads through
 # `params:`, so Snakemake reruns it when (and only when) those values change.
 
-from updown.acquire_jobs import acquire_jobs
+from updown.dag.acquire_jobs import acquire_jobs
+from updown.dag.code_deps import stage_code
 
 SOURCE = config["data"]["source"]
 TICKERS = config["data"]["tickers"]
@@ -29,3 +30,11 @@ def scaled(base, per_input_mb, ceiling=None):
         return max(1, int(amount * attempt))
 
     return value
+
+
+def code(command):
+    """The files `updown <command>` runs (its imports inside the package, derived from the
+    source by updown.dag.code_deps) and the lock file that pins every library under them: an
+    edit to either reruns the stage, and what follows it. Snakemake's own `code` trigger only
+    sees the shell line, not the package behind it."""
+    return [*stage_code(command), "requirements.lock"]

@@ -7,6 +7,8 @@ for job_name, job_tickers in ACQUIRE_JOBS.items():
     rule:
         name:
             job_name
+        input:
+            code=code("acquire"),
         output:
             [update(f"{RAW_DIR}/{t}.parquet") for t in job_tickers],
         log:
@@ -31,7 +33,8 @@ for job_name, job_tickers in ACQUIRE_JOBS.items():
 
 rule validate:
     input:
-        expand("{raw}/{ticker}.parquet", raw=RAW_DIR, ticker=TICKERS),
+        raw=expand("{raw}/{ticker}.parquet", raw=RAW_DIR, ticker=TICKERS),
+        code=code("validate"),
     output:
         prices="data/interim/prices.parquet",
         report="reports/validation.json",
@@ -47,7 +50,7 @@ rule validate:
     params:
         data=section("data", exclude=["acquire_jobs"]),
         validate=section("validate"),
-        raw_dir=lambda wildcards, input: os.path.dirname(input[0]),
+        raw_dir=lambda wildcards, input: os.path.dirname(input.raw[0]),
     shell:
         "updown validate --params params.yaml --raw-dir {params.raw_dir} "
         "--out {output.prices} --report {output.report} --log {log}"
@@ -56,6 +59,7 @@ rule validate:
 rule label:
     input:
         prices="data/interim/prices.parquet",
+        code=code("label"),
     output:
         "data/interim/labels.parquet",
     log:
@@ -76,6 +80,7 @@ rule label:
 rule features:
     input:
         prices="data/interim/prices.parquet",
+        code=code("features"),
     output:
         "data/processed/features.parquet",
     log:

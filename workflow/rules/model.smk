@@ -2,6 +2,7 @@ rule train:
     input:
         features="data/processed/features.parquet",
         labels="data/interim/labels.parquet",
+        code=code("train"),
     output:
         model="models/model.txt",
         folds=directory("models/folds"),
@@ -34,6 +35,7 @@ rule evaluate:
         model="models/model.txt",
         folds="models/folds",
         baselines="models/baselines.json",
+        code=code("evaluate"),
     output:
         metrics="reports/metrics.json",
         plots=directory("reports/plots"),

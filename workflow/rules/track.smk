@@ -12,6 +12,7 @@ rule track:
         validation="reports/validation.json",
         baselines="models/baselines.json",
         folds="models/folds",
+        code=code("track"),
     output:
         "reports/mlflow_run.json",
     log:
@@ -44,6 +45,7 @@ rule predict:
         model="models/model.txt",
         prices="data/interim/prices.parquet",
         run="reports/mlflow_run.json",
+        code=code("predict"),
     output:
         "reports/latest.csv",
     log:

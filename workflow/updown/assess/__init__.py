@@ -1,0 +1,1 @@
+"""Evaluate: metrics, bootstrap intervals, backtest, plots and the report."""

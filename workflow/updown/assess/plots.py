@@ -1,0 +1,267 @@
+"""Every plot twice: as data (CSV, declared in dvc.yaml for `dvc plots`) and as a PNG for the
+report. Tables are pure functions; `write_plots` is the only writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from updown.assess.evaluate import CONTENDERS, Evaluation, calibration_table, targets
+from updown.io import write_csv, write_with
+
+FPR_GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
+COLOURS = {
+    "model": "#d62728",
+    "majority": "#7f7f7f",
+    "momentum": "#1f77b4",
+    "reversal": "#2ca02c",
+    "linear": "#9467bd",
+    "buy_and_hold": "#000000",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    title: str
+    caption: str
+    png: Path
+
+
+def roc_table(pred: pd.DataFrame, task: str) -> pd.DataFrame:
+    """True positive rate of every contender on a common false-positive-rate grid (wide, so
+    `dvc plots` draws one line per contender)."""
+    from sklearn.metrics import roc_curve
+
+    up = targets(pred, task).up
+    table = {"fpr": FPR_GRID}
+    for name in CONTENDERS:
+        fpr, tpr, _ = roc_curve(up, pred[f"score_{name}"].to_numpy(dtype=float))
+        last = np.r_[fpr[1:] != fpr[:-1], True]  # the highest TPR at each FPR
+        table[name] = np.round(np.interp(FPR_GRID, fpr[last], tpr[last]), 5)
+    return pd.DataFrame(table)
+
+
+def calibration_plot_table(pred: pd.DataFrame, task: str, name: str, bins: int) -> pd.DataFrame:
+    t = targets(pred, task)
+    table = calibration_table(pred[f"value_{name}"].to_numpy(dtype=float), t.y, bins)
+    return table[["predicted", "observed", "rows"]].round(6)
+
+
+def confusion_rows(pred: pd.DataFrame, task: str) -> pd.DataFrame:
+    """One row per test row (what DVC's confusion template counts): actual and predicted."""
+    t = targets(pred, task)
+    return pd.DataFrame(
+        {
+            "actual": np.where(t.up, "up", "down"),
+            "predicted": np.where(pred["up_model"].to_numpy(dtype=bool), "up", "down"),
+        }
+    )
+
+
+def importance_table(model_text: str) -> pd.DataFrame:
+    import lightgbm as lgb
+
+    booster = lgb.Booster(model_str=model_text)
+    gain = booster.feature_importance(importance_type="gain")
+    table = pd.DataFrame({"feature": booster.feature_name(), "gain": np.round(gain, 4)})
+    return table.sort_values(["gain", "feature"], ascending=[False, True], ignore_index=True)
+
+
+def equity_table(equity: pd.DataFrame) -> pd.DataFrame:
+    """Net equity by signal date; `year` (decimal) is the x axis `dvc plots` can draw."""
+    ts = pd.DatetimeIndex(equity.index)
+    year = ts.year + (ts.dayofyear - 1 + ts.hour / 24.0) / np.where(ts.is_leap_year, 366, 365)
+    out = pd.DataFrame({"date": ts.strftime("%Y-%m-%d %H:%M"), "year": np.round(year, 5)})
+    for col in equity.columns:
+        out[col] = np.round(equity[col].to_numpy(), 6)
+    return out
+
+
+def _save_png(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    # no date/software metadata: the same inputs give the same bytes
+    write_with(
+        path,
+        lambda tmp: fig.savefig(
+            tmp, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None}
+        ),
+    )
+    plt.close(fig)
+
+
+def _label(name: str, ctx: dict[str, Any]) -> str:
+    if name == "linear":
+        return f"linear ({ctx.get('linear_kind', 'linear')})"
+    return name.replace("_", " ")
+
+
+def write_plots(
+    ev: Evaluation,
+    curves: pd.DataFrame,
+    model_text: str,
+    out_dir: Path,
+    bins: int,
+) -> list[Figure]:
+    """Write every plot's CSV and PNG under `out_dir`; return the figures in report order.
+    `curves`: fold, iteration, train_loss, valid_loss (one fold in holdout mode)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pred, ctx = ev.predictions, ev.context
+    task = ctx["task"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = []
+
+    def add(name: str, title: str, caption: str, fig: Any) -> None:
+        path = out_dir / f"{name}.png"
+        _save_png(fig, path)
+        figures.append(Figure(name, title, caption, path))
+
+    # ROC
+    roc = roc_table(pred, task)
+    write_csv(roc, out_dir / "roc.csv")
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for name in CONTENDERS:
+        ax.plot(
+            roc["fpr"], roc[name], label=_label(name, ctx), color=COLOURS[name],
+            lw=2.2 if name == "model" else 1.1,
+        )  # fmt: skip
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test rows")
+    ax.legend(fontsize=8, loc="lower right")
+    add(
+        "roc",
+        "ROC curve",
+        "How well each contender ranks the bars that went up above those that went down. "
+        "The dotted diagonal is a coin flip; a curve above it ranks better than chance "
+        "(the area under it is the ROC AUC in the table).",
+        fig,
+    )
+
+    # calibration
+    cal = calibration_plot_table(pred, task, "model", bins)
+    write_csv(cal, out_dir / "calibration.csv")
+    lin = calibration_plot_table(pred, task, "linear", bins)
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    lo = float(min(cal["predicted"].min(), cal["observed"].min(), lin["predicted"].min()))
+    hi = float(max(cal["predicted"].max(), cal["observed"].max(), lin["predicted"].max()))
+    ax.plot([lo, hi], [lo, hi], "k:", lw=0.8, label="perfect calibration")
+    ax.plot(cal["predicted"], cal["observed"], "o-", color=COLOURS["model"], label="model")
+    ax.plot(
+        lin["predicted"], lin["observed"], "s--", color=COLOURS["linear"],
+        label=_label("linear", ctx), lw=1,
+    )  # fmt: skip
+    what = "P(up)" if task == "classification" else "return"
+    ax.set(
+        xlabel=f"predicted {what} (mean of bin)",
+        ylabel="observed share of up" if task == "classification" else "observed mean return",
+        title=f"Calibration, {bins} equal-count bins",
+    )
+    ax.legend(fontsize=8)
+    add(
+        "calibration",
+        "Calibration",
+        f"Test rows sorted by the predicted {what} into {bins} bins of equal size: the mean "
+        "prediction of each bin against what actually happened. Points on the diagonal mean "
+        "the numbers can be taken at face value.",
+        fig,
+    )
+
+    # confusion matrix
+    conf = confusion_rows(pred, task)
+    write_csv(conf, out_dir / "confusion.csv")
+    counts = pd.crosstab(conf["actual"], conf["predicted"]).reindex(
+        index=["down", "up"], columns=["down", "up"], fill_value=0
+    )
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(counts.to_numpy(), cmap="Blues")
+    for i in range(2):
+        for j in range(2):
+            v = int(counts.iloc[i, j])
+            share = v / max(1, int(counts.to_numpy().sum()))
+            ax.text(j, i, f"{v}\n({share:.1%})", ha="center", va="center", fontsize=11)
+    ax.set_xticks([0, 1], ["down", "up"])
+    ax.set_yticks([0, 1], ["down", "up"])
+    ax.set(xlabel="model's call", ylabel="what happened", title="Confusion matrix (model)")
+    add(
+        "confusion",
+        "Confusion matrix",
+        "Counts of the model's up/down calls against what happened on the test rows. The "
+        "diagonal holds the correct calls.",
+        fig,
+    )
+
+    # feature importance
+    imp = importance_table(model_text)
+    write_csv(imp, out_dir / "importance.csv")
+    top = imp.head(20).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.barh(top["feature"], top["gain"], color=COLOURS["model"])
+    ax.set(xlabel="total gain", title="Feature importance (top 20, by gain)")
+    add(
+        "importance",
+        "Feature importance",
+        "How much each feature reduced the training loss across all splits of the deployed "
+        "model. High gain means the model leans on it, not that it predicts out of sample.",
+        fig,
+    )
+
+    # loss curve: train and validation on their own axes (their levels differ by the periods'
+    # volatility, which would flatten both lines on one axis)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+    folds = sorted(curves["fold"].unique())
+    for k in folds:
+        part = curves[curves["fold"] == k]
+        alpha = 1.0 if k == folds[-1] else 0.25
+        top.plot(part["iteration"], part["train_loss"], color="#1f77b4", alpha=alpha)
+        bottom.plot(part["iteration"], part["valid_loss"], color="#d62728", alpha=alpha)
+    best = int(ev.metrics["test"]["best_iteration"])
+    loss = ctx.get("loss_name", "loss")
+    for ax, which in ((top, "train"), (bottom, "validation")):
+        ax.axvline(best, color="k", ls=":", lw=0.8, label=f"kept: {best} rounds")
+        ax.set(ylabel=f"{which} {loss}")
+        ax.legend(fontsize=8)
+    top.set(title="Loss per boosting round")
+    bottom.set(xlabel="boosting round")
+    add(
+        "loss_curve",
+        "Loss curve",
+        "Training (top) and validation (bottom) loss per boosting round"
+        + (" (earlier walk-forward folds faint)" if len(folds) > 1 else "")
+        + ". Boosting stops once the validation loss stops improving; the dotted line marks "
+        "the rounds kept. A validation loss that never falls means nothing generalised.",
+        fig,
+    )
+
+    # equity curve
+    eq = equity_table(ev.backtest.equity)
+    write_csv(eq, out_dir / "equity.csv")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    dates = pd.to_datetime(eq["date"])
+    for name in [*CONTENDERS, "buy_and_hold"]:
+        ax.plot(
+            dates, eq[name], label=_label(name, ctx), color=COLOURS[name],
+            lw=2.2 if name in ("model", "buy_and_hold") else 0.9,
+            ls="-" if name in ("model", "buy_and_hold") else "--",
+        )  # fmt: skip
+    ax.axhline(1.0, color="k", lw=0.5)
+    mode = ev.backtest.mode.replace("_", "/")
+    ax.set(ylabel="growth of 1 (net of costs)", title=f"Equity curve, {mode}, test period")
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    add(
+        "equity",
+        "Equity curve",
+        "What 1 unit of capital became, trading each contender's signal on the bar after it "
+        "and paying the costs, next to buying and holding.",
+        fig,
+    )
+    return figures

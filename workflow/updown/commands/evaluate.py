@@ -1,0 +1,92 @@
+"""`updown evaluate`: the model and the baselines on the test rows: metrics, plots, report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from updown.assess.evaluate import FoldInput, evaluate
+from updown.assess.plots import write_plots
+from updown.assess.report import render_report
+from updown.config import load_params
+from updown.contract import task_for
+from updown.errors import UpdownError
+from updown.io import read_json, read_parquet, write_json, write_parquet, write_text
+from updown.learn.summary import TrainingSummary
+from updown.learn.tables import read_training_table, training_keys
+from updown.learn.train import fold_blocks
+
+log = logging.getLogger("updown")
+
+
+def fold_inputs(
+    a: argparse.Namespace, summary: TrainingSummary, blocks: list[pd.Series]
+) -> list[FoldInput]:
+    """Each trained fold's test-time inputs, checked against the split the params give now."""
+    if len(blocks) != len(summary.folds):
+        raise UpdownError(
+            f"{a.folds}: {len(summary.folds)} trained fold(s), but the split now gives "
+            f"{len(blocks)}: rerun train"
+        )
+    folds = []
+    for b, f in zip(blocks, summary.folds, strict=True):
+        path = Path(a.folds) / f"fold_{f.fold:02d}.txt"
+        if not path.is_file():
+            raise UpdownError(f"{path}: fold model missing: rerun train")
+        folds.append(FoldInput(f.fold, b, path.read_text(), f.baselines))
+    return folds
+
+
+def run(a: argparse.Namespace) -> None:
+    params = load_params(a.params)
+    summary = TrainingSummary.from_json(read_json(a.baselines), a.baselines)
+    labels = read_parquet(a.labels)
+    kind = labels.attrs.get("label_kind", params.label.kind)
+    if kind != summary.label_kind:
+        raise UpdownError(
+            f"{a.baselines}: trained on {summary.label_kind!r} labels but {a.labels} "
+            f"holds {kind!r}: rerun train"
+        )
+    # The folds come from the label columns alone; only the test rows' features are read.
+    blocks = fold_blocks(training_keys(a.features, labels)[0], params.split)
+    tested = np.flatnonzero(np.logical_or.reduce([(b == "test").to_numpy() for b in blocks]))
+    table = read_training_table(a.features, labels, keep=tested)
+    blocks = [b.iloc[tested].reset_index(drop=True) for b in blocks]
+    folds = fold_inputs(a, summary, blocks)
+    model_text = Path(a.model).read_text()
+    ev = evaluate(
+        table,
+        folds,
+        read_parquet(a.prices),
+        task_for(kind),
+        params.evaluate,
+        summary.best_iteration,
+    )
+    ev.context["loss_name"] = summary.metric
+    curves = pd.read_csv(Path(a.folds) / "curves.csv")
+    figures = write_plots(ev, curves, model_text, Path(a.plots), params.evaluate.calibration_bins)
+    meta = {
+        "label_kind": kind,
+        "horizon": summary.horizon,
+        "objective": summary.objective,
+        "metric": summary.metric,
+        "split_mode": summary.split_mode,
+    }
+    write_parquet(ev.predictions, a.predictions)
+    write_json(ev.metrics, a.metrics)
+    write_text(render_report(ev, figures, meta), a.report)
+    boot = ev.metrics[f"bootstrap_{ev.headline}"]
+    log.info(
+        "test %s %s (%s..%s), %d rows; verdict vs baselines %s -> %s",
+        ev.headline,
+        ev.intervals["model"].point,
+        boot.get("model_lo"),
+        boot.get("model_hi"),
+        len(ev.predictions),
+        ev.metrics["verdict"],
+        a.metrics,
+    )

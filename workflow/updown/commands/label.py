@@ -1,0 +1,33 @@
+"""`updown label`: label each bar by what follows it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from updown.config import load_params
+from updown.errors import UpdownError
+from updown.io import read_parquet, write_parquet
+from updown.learn.label import make_labels
+
+log = logging.getLogger("updown")
+
+
+def run(a: argparse.Namespace) -> None:
+    params = load_params(a.params)
+    labels = make_labels(read_parquet(a.prices), params.label)
+    if labels.empty:
+        cfg = params.label
+        raise UpdownError(
+            f"{a.prices}: no rows could be labelled (label.horizon={cfg.horizon}, "
+            f"label.threshold={cfg.threshold}): a row needs label.horizon bars after it and, "
+            "unless label.dead_zone is keep, a forward return beyond the threshold"
+        )
+    write_parquet(labels, a.out)
+    log.info(
+        "labelled %d rows (%s, horizon %d) -> %s",
+        len(labels),
+        params.label.kind,
+        params.label.horizon,
+        a.out,
+    )

@@ -1,0 +1,45 @@
+"""`updown train`: LightGBM and the baselines, once per fold."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from updown.config import load_params
+from updown.contract import task_for
+from updown.io import read_parquet, write_csv, write_json, write_text
+from updown.learn.guards import check_split_dates
+from updown.learn.tables import read_training_table
+from updown.learn.train import train_model
+
+log = logging.getLogger("updown")
+
+
+def run(a: argparse.Namespace) -> None:
+    params = load_params(a.params)
+    labels = read_parquet(a.labels)
+    check_split_dates(labels["timestamp"], params.split)
+    kind = labels.attrs.get("label_kind", params.label.kind)
+    task_for(kind)  # an unknown label kind stops here, naming it
+    table = read_training_table(a.features, labels)  # column by column: bounded memory
+    result = train_model(table, params.split, params.train, kind)
+    folds = Path(a.folds)
+    folds.mkdir(parents=True, exist_ok=True)
+    for stale in folds.glob("fold_*.txt"):  # a previous run may have had more folds
+        stale.unlink()
+    for f in result.folds:
+        write_text(f.model_text, folds / f"fold_{f.fold:02d}.txt")
+    write_csv(result.fold_curves(), folds / "curves.csv")
+    write_text(result.final.model_text, a.model)
+    horizon = int(labels.attrs.get("horizon", params.label.horizon))
+    write_json(result.summary(kind, horizon, params.split.mode).to_json(), a.baselines)
+    write_csv(result.final.curve, a.curve)
+    log.info(
+        "trained %s (%s) on %d fold(s): best iteration %d -> %s",
+        result.objective,
+        kind,
+        len(result.folds),
+        result.final.best_iteration,
+        a.model,
+    )

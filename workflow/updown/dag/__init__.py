@@ -1,0 +1,1 @@
+"""How the DAG is laid out for the orchestrators: acquire jobs, dvc.yaml, code dependencies."""

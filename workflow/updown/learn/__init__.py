@@ -1,0 +1,1 @@
+"""Label, features, split and train: what is learned, from what, on which rows."""

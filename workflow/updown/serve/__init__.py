@@ -1,0 +1,1 @@
+"""Score, predict, serve and track: the deployed model's answers and its MLflow run."""
