@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from train_data import synthetic
 from updown.assess.backtest import (
+    FIGURES,
     backtest,
     estimate_periods_per_year,
     long_flat_weights,
@@ -88,6 +89,7 @@ def test_summary_figures_match_a_hand_computation() -> None:
     assert s["ann_vol"] == pytest.approx(np.std(net, ddof=1) * 2)
     assert s["sharpe"] == pytest.approx(net.mean() / np.std(net, ddof=1) * 2)
     assert s["turnover"] == pytest.approx(0.25)
+    assert list(s) == list(FIGURES)  # the report's backtest columns are exactly these figures
 
 
 def test_daily_bars_annualise_at_about_252_a_year() -> None:

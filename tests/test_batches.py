@@ -86,6 +86,19 @@ def test_batched_features_equal_one_pass_bit_for_bit(cfg, max_rows: int) -> None
             assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), col
 
 
+@pytest.mark.parametrize("volume", [True, False])
+def test_batched_features_with_segments_and_without_volume_equal_one_pass(
+    cfg, volume: bool
+) -> None:
+    panel = random_panel(8, seed=3)
+    panel["segment"] = (panel.groupby("ticker").cumcount() >= 100).astype("int32")
+    whole = make_features(panel, cfg, volume=volume)
+    joined = pd.concat(feature_batches(panel, cfg, max_rows=700, volume=volume), ignore_index=True)
+    pd.testing.assert_frame_equal(joined, whole, check_exact=True)
+    assert ("volume_level_20" in whole.columns) == volume
+    assert whole.loc[panel["segment"].diff().eq(1).to_numpy(), "ret_1"].isna().all()
+
+
 def test_batched_preset_qlib14_equals_one_pass(cfg) -> None:
     qlib = dataclasses.replace(cfg, preset="qlib14")
     panel = random_panel(6)

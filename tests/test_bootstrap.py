@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 from updown.assess import bootstrap as bs
+from updown.assess import pair_counts as pc
+from updown.assess import weighted as ws
 from updown.config import BootstrapConfig
 
 CFG = BootstrapConfig(resamples=400, block_bars=10, confidence=0.95, seed=1)
@@ -18,9 +20,9 @@ def test_weighted_auc_equals_sklearn_on_repeated_rows_including_ties() -> None:
     y = rng.random(300) < 0.4
     w = rng.integers(0, 4, 300)
     repeated = np.repeat(np.arange(300), w)
-    got = bs.weighted_auc(score, y).fn(w.astype(float), np.empty(0))
+    got = ws.weighted_auc(score, y).fn(w.astype(float), np.empty(0))
     assert got == pytest.approx(roc_auc_score(y[repeated], score[repeated]))
-    assert bs.weighted_auc(score, y).point(300, 1) == pytest.approx(roc_auc_score(y, score))
+    assert ws.weighted_auc(score, y).point(300, 1) == pytest.approx(roc_auc_score(y, score))
 
 
 def test_weighted_correlation_equals_pearson_on_repeated_rows_and_a_constant_scores_zero() -> None:
@@ -28,9 +30,9 @@ def test_weighted_correlation_equals_pearson_on_repeated_rows_and_a_constant_sco
     x, y = rng.standard_normal(200), rng.standard_normal(200)
     w = rng.integers(0, 3, 200)
     repeated = np.repeat(np.arange(200), w)
-    got = bs.weighted_corr(x, y).fn(w.astype(float), np.empty(0))
+    got = ws.weighted_corr(x, y).fn(w.astype(float), np.empty(0))
     assert got == pytest.approx(np.corrcoef(x[repeated], y[repeated])[0, 1])
-    assert bs.weighted_corr(np.full(200, 0.3), y).point(200, 1) == 0.0
+    assert ws.weighted_corr(np.full(200, 0.3), y).point(200, 1) == 0.0
 
 
 def test_balanced_accuracy_and_rmse_weights_match_repetition() -> None:
@@ -40,10 +42,10 @@ def test_balanced_accuracy_and_rmse_weights_match_repetition() -> None:
     w = rng.integers(0, 3, 100)
     r = np.repeat(np.arange(100), w)
     expected = 0.5 * (correct[r][pos[r]].mean() + correct[r][~pos[r]].mean())
-    got = bs.weighted_balanced_accuracy(correct, pos).fn(w.astype(float), np.empty(0))
+    got = ws.weighted_balanced_accuracy(correct, pos).fn(w.astype(float), np.empty(0))
     assert got == pytest.approx(expected)
     err = rng.standard_normal(100)
-    assert bs.weighted_rmse(err).fn(w.astype(float), np.empty(0)) == pytest.approx(
+    assert ws.weighted_rmse(err).fn(w.astype(float), np.empty(0)) == pytest.approx(
         np.sqrt(np.mean(err[r] ** 2))
     )
 
@@ -60,7 +62,7 @@ def test_each_resample_draws_n_bars_in_runs_of_consecutive_bars_and_repeats_with
     assert not np.array_equal(counts, bs.block_counts(95, BootstrapConfig(400, 10, 0.95, 2)))
 
 
-def _scorers(model_skill: float, seed: int = 0) -> tuple[dict[str, bs.Scorer], np.ndarray, int]:
+def _scorers(model_skill: float, seed: int = 0) -> tuple[dict[str, ws.Scorer], np.ndarray, int]:
     rng = np.random.default_rng(seed)
     n_bars, per_bar = 300, 3
     bar = np.repeat(np.arange(n_bars), per_bar)
@@ -68,9 +70,9 @@ def _scorers(model_skill: float, seed: int = 0) -> tuple[dict[str, bs.Scorer], n
     informed = y + rng.standard_normal(len(bar)) / max(model_skill, 1e-9)
     noise = rng.standard_normal(len(bar))
     scorers = {
-        "model": bs.weighted_auc(informed if model_skill else noise, y),
-        "coin": bs.weighted_auc(rng.standard_normal(len(bar)), y),
-        "same": bs.weighted_auc(informed if model_skill else noise, y),
+        "model": ws.weighted_auc(informed if model_skill else noise, y),
+        "coin": ws.weighted_auc(rng.standard_normal(len(bar)), y),
+        "same": ws.weighted_auc(informed if model_skill else noise, y),
     }
     return scorers, bar, n_bars
 
@@ -95,7 +97,7 @@ def test_a_lower_is_better_metric_flips_the_sign_of_the_improvement() -> None:
     bar = np.repeat(np.arange(200), 2)
     y = rng.standard_normal(len(bar))
     good, bad = y + 0.1 * rng.standard_normal(len(bar)), y + rng.standard_normal(len(bar))
-    scorers = {"model": bs.weighted_rmse(bad - y), "oracle": bs.weighted_rmse(good - y)}
+    scorers = {"model": ws.weighted_rmse(bad - y), "oracle": ws.weighted_rmse(good - y)}
     _, cmp = bs.paired_bootstrap(scorers, bar, 200, "rmse", CFG)
     assert cmp["oracle"].verdict == -1  # the model's RMSE is higher: it is worse
     assert cmp["oracle"].improvement.point < 0
@@ -114,7 +116,7 @@ def test_noise_against_noise_is_mostly_called_a_tie() -> None:
 
 def test_a_per_bar_statistic_is_resampled_by_bar() -> None:
     per_bar = np.array([0.1, np.nan, 0.3, 0.5])
-    s = bs.weighted_bar_mean(per_bar)
+    s = ws.weighted_bar_mean(per_bar)
     assert s.per_bar
     assert s.point(0, 4) == pytest.approx(0.3)
     assert s.fn(np.empty(0), np.array([2.0, 5.0, 0.0, 1.0])) == pytest.approx((0.2 + 0.5) / 3)
@@ -128,7 +130,7 @@ def test_the_report_words_a_verdict_only_as_strongly_as_the_interval_allows() ->
         "reversal": bs.Comparison(bs.Interval(0.01, -0.02, 0.04), 0),
         "linear": bs.Comparison(bs.Interval(-0.03, -0.05, -0.01), -1),
     }
-    lines = dict(zip(cmp, verdict_sentences("roc_auc", cmp, 0.9, {"linear_kind": "ridge"}),
+    lines = dict(zip(cmp, verdict_sentences("roc_auc", cmp, 0.9, "ridge"),
                      strict=True))  # fmt: skip
     assert lines["momentum"][1].startswith("The model beats the momentum baseline on ROC AUC")
     assert "90% interval 0.0100 to 0.0500" in lines["momentum"][1]
@@ -140,14 +142,14 @@ def test_the_report_words_a_verdict_only_as_strongly_as_the_interval_allows() ->
 
 
 @pytest.mark.parametrize("kind", ["continuous", "ties", "constant", "two_levels", "nan"])
-@pytest.mark.parametrize("pair_bars", [bs.MAX_PAIR_BARS, 0])
+@pytest.mark.parametrize("pair_bars", [ws.MAX_PAIR_BARS, 0])
 def test_batched_draws_equal_the_row_by_row_ones_to_the_bit(
     kind: str, pair_bars: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """AUC (from pair counts per two bars, or from a pass over the rows per resample when there
     are many bars), accuracy and balanced accuracy scored for all resamples at once from counts
     per bar: exactly what the per-resample row weights give."""
-    monkeypatch.setattr(bs, "MAX_PAIR_BARS", pair_bars)
+    monkeypatch.setattr(ws, "MAX_PAIR_BARS", pair_bars)
     rng = np.random.default_rng(7)
     n_bars = 120
     bar = np.sort(rng.integers(0, n_bars, 3000))
@@ -165,9 +167,9 @@ def test_batched_draws_equal_the_row_by_row_ones_to_the_bit(
     hit = (rng.random(n) < 0.6).astype(float)
     counts = bs.block_counts(n_bars, BootstrapConfig(150, 7, 0.95, 3))
     for batched, plain in (
-        (bs.weighted_auc(score, y, bar, n_bars), bs.weighted_auc(score, y)),
-        (bs.weighted_mean(hit, bar, n_bars), bs.weighted_mean(hit)),
-        (bs.weighted_balanced_accuracy(hit, y, bar, n_bars), bs.weighted_balanced_accuracy(hit, y)),
+        (ws.weighted_auc(score, y, bar, n_bars), ws.weighted_auc(score, y)),
+        (ws.weighted_mean(hit, bar, n_bars), ws.weighted_mean(hit)),
+        (ws.weighted_balanced_accuracy(hit, y, bar, n_bars), ws.weighted_balanced_accuracy(hit, y)),
     ):
         assert batched.batch is not None
         expected = [plain.fn(c.astype(float)[bar], c.astype(float)) for c in counts]
@@ -180,7 +182,7 @@ def test_the_pair_counts_are_twice_the_mann_whitney_counts_per_two_bars() -> Non
     y = rng.random(len(bar)) < 0.5
     score = np.round(rng.random(len(bar)), 1)
     level = np.unique(score, return_inverse=True)[1]
-    got = bs.pair_counts(level, y, bar, 6, k=4)  # small segments: every kind of pair occurs
+    got = pc.pair_counts(level, y, bar, 6, k=4)  # small segments: every kind of pair occurs
     for a in range(6):
         for b in range(6):
             s_pos, s_neg = score[(bar == a) & y], score[(bar == b) & ~y]
@@ -207,6 +209,6 @@ def test_adding_pair_counts_into_a_large_matrix_sums_repeated_cells() -> None:
     for size in (64, (1 << 22) + 8):  # a bincount of the whole matrix, or of the cells hit
         flat = np.zeros(size, dtype=np.float32)
         keep = keys < size
-        bs._add_at(flat, keys[keep], weights[keep])
+        pc._add_at(flat, keys[keep], weights[keep])
         assert flat[5] == 4.0 and flat[9] == 3.0
         assert flat.sum() == weights[keep].sum()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from updown import config
 from updown.config import build_params, load_params, read_yaml
 from updown.errors import UpdownError
 
@@ -76,3 +79,102 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     bad.write_text("data:\n  source: sample\n  tickers: [a, b\n")
     with pytest.raises(UpdownError, match=r"params\.yaml: line \d+, column \d+: YAML syntax error"):
         read_yaml(bad)
+
+
+def test_new_validate_policies_are_typed_and_checked(raw: dict) -> None:
+    params = build_params(raw)
+    assert (params.validate.on_gap, params.validate.zero_volume) == ("split", "drop_features")
+    raw["validate"]["on_gap"] = "ignore"  # reporting a gap and then spanning it is not a choice
+    with pytest.raises(UpdownError, match=r"validate\.on_gap: 'ignore' is not one of"):
+        build_params(raw)
+    del raw["validate"]["on_gap"]
+    with pytest.raises(UpdownError, match=r"validate: 'on_gap' is a required property"):
+        build_params(raw)
+
+
+def test_the_shipped_params_parse_as_plain_yaml_does() -> None:
+    assert read_yaml(REPO / "params.yaml") == yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: 1\nb: 2\na: 3\n", r"line 3: duplicate key a \(also on line 1\)"),
+        ("data:\n  x: 1\n  y: 2\n  x: 1\n", r"line 4: duplicate key data\.x \(also on line 2\)"),
+        ("t:\n  - {p: 1}\n  - {q: 1, q: 2}\n", r"line 3: duplicate key t\[1\]\.q \(also on line 3"),
+        ("m:\n  yes: 1\n  true: 2\n", r"line 3: duplicate key m\.true \(also on line 2\)"),
+    ],
+    ids=["top", "nested", "in-a-list", "same-value-spelled-twice"],
+)
+def test_a_duplicate_key_is_refused_with_its_path_and_both_lines(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(UpdownError, match=rf"params\.yaml: {message}"):
+        read_yaml(path)
+
+
+def test_a_merge_key_may_be_overridden_and_a_small_alias_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nmine:\n  <<: *b\n  x: 3\nsame: *b\n")
+    assert read_yaml(path) == {
+        "base": {"x": 1, "y": 2},
+        "mine": {"x": 3, "y": 2},
+        "same": {"x": 1, "y": 2},
+    }
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_crosses_the_bound(tmp_path: Path) -> None:
+    levels = ["a: &a [" + ", ".join(["x"] * 10) + "]"]
+    levels += [
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]"
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+    path = tmp_path / "params.yaml"
+    path.write_text("\n".join(levels) + "\n")  # 10**9 nodes once expanded
+    started = time.monotonic()
+    # a: 11 nodes; b: 10 x 11 = 110 via aliases; c: 10 x 111; d's first alias crosses 10000.
+    with pytest.raises(
+        UpdownError, match=r"params\.yaml: line 4: alias \*c brings .* more than 10000"
+    ):
+        read_yaml(path)
+    assert time.monotonic() - started < 1
+
+
+def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("a: &a [1, *a]\n")
+    with pytest.raises(UpdownError, match=r"line 1: alias \*a refers to a node that contains it"):
+        read_yaml(path)
+
+
+# Configs that tests build by hand keep defaults; nowhere else may one live, since the schema
+# requires every key and a default would never take effect.
+DEFAULTS_ALLOWED = {
+    "LabelConfig": "label",
+    "SplitConfig": "split",
+    "WalkForwardConfig": "split.walk_forward",
+}
+
+
+def test_dataclass_defaults_exist_only_where_allowed_and_equal_params_yaml() -> None:
+    params = load_params(REPO / "params.yaml")
+    for name, cls in vars(config).items():
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            continue
+        with_default = [
+            f
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        ]
+        if not with_default:
+            continue
+        assert name in DEFAULTS_ALLOWED, (
+            f"{name}.{with_default[0].name} has a default that never takes effect"
+        )
+        shipped = params
+        for part in DEFAULTS_ALLOWED[name].split("."):
+            shipped = getattr(shipped, part)
+        for f in with_default:
+            assert f.default == getattr(shipped, f.name), f"{name}.{f.name}"

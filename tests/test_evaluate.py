@@ -12,15 +12,9 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 from train_data import fold_inputs, params, split_dates, synthetic
-from updown.assess.evaluate import (
-    CONTENDERS,
-    cross_section_stats,
-    evaluate,
-    headline_metric,
-    per_bar_corr,
-    ranks_within_bar,
-    targets,
-)
+from updown.assess.evaluate import CONTENDERS, evaluate
+from updown.assess.metrics import METRICS, resolve_headline
+from updown.assess.scoring import Scored, per_bar_corr, ranks_within_bar, targets
 from updown.errors import UpdownError
 from updown.io import to_json_text
 from updown.learn.tables import training_table
@@ -33,6 +27,16 @@ FAST = {
     "num_threads": 1,
 }
 QUICK_BOOT = {"resamples": 200, "block_bars": 10, "confidence": 0.95, "seed": 0}
+# What validate reports when it drops a ticker (reports/validation.json), for the CLI runs.
+VALIDATION = {
+    "summary": {"tickers_in": 3, "tickers_kept": 2, "tickers_dropped": ["CCC"]},
+    "tickers": {
+        "AAA": {"status": "ok", "problems": []},
+        "BBB": {"status": "ok", "problems": ["dropped 2 of 700 rows break OHLC rules"]},
+        "CCC": {"status": "dropped",
+                "problems": ["only 40 usable rows, fewer than validate.min_rows=300"]},
+    },
+}  # fmt: skip
 
 
 def run_eval(kind: str = "direction", tickers=("AAA", "BBB", "CCC", "DDD"), signal: float = 0.3,
@@ -49,7 +53,7 @@ def run_eval(kind: str = "direction", tickers=("AAA", "BBB", "CCC", "DDD"), sign
     table = training_table(features, labels)
     result = train_model(table, p.split, p.train, kind)
     ev = evaluate(table, fold_inputs(table, p, result), prices, result.task, p.evaluate,
-                  result.final.best_iteration)  # fmt: skip
+                  result.final.best_iteration, horizon=1)  # fmt: skip
     return ev, table, p
 
 
@@ -155,11 +159,11 @@ def test_per_bar_correlation_handles_ties_constants_and_lonely_bars() -> None:
     assert got[0] == pytest.approx(spearmanr(x[:3], y[:3]).statistic)
     assert got[1] == 0.0  # constant score
     assert np.isnan(got[2])  # one ticker: no cross-section
-    stats = cross_section_stats(
+    scored = Scored(
         pd.DataFrame({"score_m": x}), "m",
         targets(pd.DataFrame({"label": y, "timestamp": bar, "forward_return": y}), "regression"),
     )  # fmt: skip
-    assert stats["rank_ic_mean"] == pytest.approx(np.mean([got[0], 0.0]))
+    assert METRICS["rank_ic_mean"].point(scored) == pytest.approx(np.mean([got[0], 0.0]))
 
 
 def test_metrics_json_is_numbers_at_most_two_levels_deep_and_rounded(direction) -> None:
@@ -193,9 +197,8 @@ def test_one_ticker_backtests_long_flat_and_headlines_a_time_series_rank_ic() ->
 
 
 def test_a_cross_sectional_headline_on_one_ticker_and_log_loss_on_returns_are_refused() -> None:
-    cfg = dataclasses.replace(params().evaluate, headline="rank_ic_mean")
     with pytest.raises(UpdownError, match="needs several tickers"):
-        headline_metric(cfg, "regression", 1)
+        resolve_headline("rank_ic_mean", "regression", 1)
     with pytest.raises(UpdownError, match="log_loss is not defined for a regression label"):
         run_eval(kind="return", tickers=("AAA", "BBB"), headline="log_loss")
 
@@ -213,7 +216,9 @@ def test_walk_forward_scores_each_fold_with_its_own_model_and_pools_the_test_row
     table = training_table(features, labels)
     result = train_model(table, p.split, p.train, "direction")
     folds = fold_inputs(table, p, result)
-    ev = evaluate(table, folds, prices, result.task, p.evaluate, result.final.best_iteration)
+    ev = evaluate(
+        table, folds, prices, result.task, p.evaluate, result.final.best_iteration, horizon=1
+    )
     pred = ev.predictions
     tested = sum(int((f.blocks == "test").sum()) for f in folds)
     assert len(pred) == tested and not pred.duplicated(["ticker", "timestamp"]).any()
@@ -230,10 +235,14 @@ def test_walk_forward_scores_each_fold_with_its_own_model_and_pools_the_test_row
             > table.loc[(f.blocks == "train").to_numpy(), "timestamp"].max()
         )
     assert ev.metrics["test"]["folds"] == 3
+    # the diagnostics speak for the weakest fold: the fewest rounds any fold's model kept
+    assert ev.metrics["diagnostics"]["rounds_kept"] == min(f.best_iteration for f in result.folds)
     for k in (1, 2, 3):
         assert set(ev.metrics[f"fold_{k}"]) == {"rows", *CONTENDERS}
     assert sum(ev.metrics[f"fold_{k}"]["rows"] for k in (1, 2, 3)) == len(pred)
-    assert [f["fold"] for f in ev.context["folds"]] == [1, 2, 3]
+    assert [f.fold for f in ev.context.folds] == [1, 2, 3]
+    for f in ev.context.folds:  # the report's fold table is metrics.json's fold sections
+        assert ev.metrics[f"fold_{f.fold}"]["rows"] == f.rows
 
 
 def write_inputs(where, n_bars: int = 700, kind: str = "direction"):
@@ -244,6 +253,7 @@ def write_inputs(where, n_bars: int = 700, kind: str = "direction"):
     prices, features, labels = synthetic(n_bars=n_bars, tickers=("AAA", "BBB"), kind=kind)
     for name, frame in (("prices", prices), ("features", features), ("labels", labels)):
         frame.to_parquet(where / f"{name}.parquet")
+    (where / "validation.json").write_text(to_json_text(VALIDATION))
     shutil.copy(REPO / "params.yaml", where / "params.yaml")
     d = split_dates(n_bars)
     set_params(where, {
@@ -263,7 +273,8 @@ def run_cli(where, out: str) -> None:
          f"{out}/baselines.json", "--curve", f"{out}/train_curve.csv"], where)  # fmt: skip
     run(["updown", "evaluate", "--features", "features.parquet", "--labels", "labels.parquet",
          "--prices", "prices.parquet", "--model", f"{out}/model.txt", "--folds", f"{out}/folds",
-         "--baselines", f"{out}/baselines.json", "--metrics", f"{out}/metrics.json",
+         "--baselines", f"{out}/baselines.json", "--validation", "validation.json",
+         "--metrics", f"{out}/metrics.json",
          "--plots", f"{out}/plots", "--predictions", f"{out}/predictions.parquet",
          "--report", f"{out}/report.html"], where)  # fmt: skip
     assert o.is_dir()
@@ -287,6 +298,9 @@ def test_the_cli_writes_every_fold_every_plot_and_the_same_bytes_twice(tmp_path)
     html = (a / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 6
     assert "Walk-forward folds" in html and "Does the model beat its baselines?" in html
+    # the tickers validate dropped, and why (reports/validation.json)
+    assert "<b>CCC</b>: only 40 usable rows, fewer than validate.min_rows=300" in html
+    assert "BBB (kept): dropped 2 of 700 rows break OHLC rules" in html
     for rel in ("model.txt", "metrics.json", "baselines.json", "train_curve.csv", "report.html",
                 "folds/fold_01.txt", "plots/equity.csv", "plots/roc.png"):  # fmt: skip
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel

@@ -16,6 +16,7 @@ from updown.learn.features import (
     feature_names,
     make_features,
     planned_names,
+    volume_names,
 )
 from updown.panel import adjusted_ohlc
 
@@ -134,6 +135,43 @@ def test_a_tickers_features_do_not_depend_on_the_other_tickers_bit_for_bit() -> 
         alone = make_features(rows.reset_index(drop=True), cfg)
         mine = together[together["ticker"] == ticker].reset_index(drop=True)
         pd.testing.assert_frame_equal(alone, mine, check_exact=True)
+
+
+def test_a_segment_is_computed_as_a_ticker_of_its_own_bit_for_bit() -> None:
+    """After a long gap (validate's `segment` column) every window and lag restarts: the bars
+    of each segment give what they would give alone, whatever the other segment holds."""
+    panel = make_panel(12, tickers=2, n_days=60)
+    t0 = (panel["ticker"] == "T0").to_numpy()
+    panel["segment"] = np.where(t0 & (np.cumsum(t0) > 25), 1, 0)
+    cfg = small_features(cross_sectional=())
+    together = make_features(panel, cfg)
+    for (_, _), rows in panel.groupby(["ticker", "segment"]):
+        alone = make_features(rows.drop(columns="segment").reset_index(drop=True), cfg)
+        mine = together.loc[rows.index].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone, mine, check_exact=True)
+    # Not vacuous: the first bar of segment 1 has no return, gap or window yet.
+    first = together.loc[int(np.flatnonzero(panel["segment"].to_numpy() == 1)[0])]
+    assert first[["ret_1", "gap", "vol_3", "slope_3", "since_high_3"]].isna().all()
+
+
+def test_volume_false_leaves_out_every_feature_that_reads_volume() -> None:
+    params = load_params("params.yaml")
+    panel = make_panel(5, tickers=3, n_days=80)
+    full = make_features(panel, params.features)
+    off = volume_names(params.features)
+    kept = [n for n in feature_names(full) if n not in off]
+    quiet = make_features(panel, params.features, volume=False)
+    assert feature_names(quiet) == kept == planned_names(params.features, volume=False)
+    pd.testing.assert_frame_equal(quiet, full[["ticker", "timestamp", *kept]])
+    assert len(off & set(feature_names(full))) == 27  # 20 volume, 6 corr, 1 cs_rank
+    assert all(n.removeprefix("cs_rank_").startswith(("volume_", "wvma_", "corr_")) for n in off)
+    qlib = dataclasses.replace(params.features, preset="qlib14")
+    without = [n for n in QLIB14 if n not in ("volume_level_5", "corr_pv_20")]
+    assert feature_names(make_features(panel, qlib, volume=False)) == without
+    assert planned_names(qlib, volume=False) == without
+    # Asked for by name, a volume feature is left out too, and the rest still computed.
+    only = make_features(panel, params.features, only=["ret_1", "wvma_5"], volume=False)
+    assert feature_names(only) == ["ret_1"]
 
 
 def test_default_params_give_over_100_features_on_several_tickers() -> None:

@@ -3,6 +3,7 @@ overnight gap, splits by date and by bar count, and the whole pipeline on an hou
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -13,10 +14,13 @@ import pandas as pd
 import pytest
 from conftest import run, set_params
 from synthetic_panels import NY, label_config, make_panel, small_features
-from updown.config import SplitConfig, WalkForwardConfig
+from updown.config import SplitConfig, WalkForwardConfig, load_params
+from updown.data.validate import validate_all
 from updown.learn.features import make_features
 from updown.learn.label import make_labels
 from updown.learn.split import assign_blocks, walk_forward_folds
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,29 @@ def test_hourly_walk_forward_counts_hourly_bars(hourly: pd.DataFrame) -> None:
         train_times = labels.loc[blocks == "train", "timestamp"]
         assert valid_times.nunique() == 6  # one trading day of 7 bars, its last bar purged
         assert train_times.nunique() == 13  # two days of 7, the last purged
+
+
+def test_hourly_nights_and_weekends_are_no_gap_but_a_missing_week_splits_the_ticker() -> None:
+    """validate.max_gap_days is calendar time, the same bound for hourly and daily bars: a night
+    (17.5 h) or a weekend (65.5 h) keeps one segment; ten days without bars start a new one,
+    where labels and windows restart as at a ticker's first bar."""
+    panel = make_panel(5, tickers=1, n_days=40, freq="1h", drop_fraction=0.0)
+    raw = {"T0": panel.drop(columns="ticker")}
+    cfg = dataclasses.replace(load_params(REPO / "params.yaml").validate, min_rows=1)
+    whole, report = validate_all(raw, cfg)
+    assert set(whole["segment"]) == {0} and report["tickers"]["T0"]["n_gaps"] == 0
+    days = local(panel["timestamp"]).dt.date
+    hole = (days >= days.iloc[0] + dt.timedelta(days=20)) & (
+        days < days.iloc[0] + dt.timedelta(days=30)
+    )
+    split, report = validate_all({"T0": panel.loc[~hole].drop(columns="ticker")}, cfg)
+    assert report["tickers"]["T0"]["segments"] == 2
+    start = int(np.flatnonzero(split["segment"].to_numpy() == 1)[0])
+    labels = make_labels(split, label_config(horizon=3))
+    assert (labels["label_end"] < split["timestamp"].iloc[start]).sum() == start - 3
+    features = make_features(split, small_features(), intraday=True)
+    assert features.loc[start, ["ret_1", "vol_3", "gap"]].isna().all()
+    assert features.loc[start + 3, "vol_3"] > 0
 
 
 @pytest.mark.integration

@@ -211,3 +211,23 @@ def test_label_settings_are_checked_with_their_key() -> None:
     both = {**raw, "label": {**raw["label"], "kind": "triple_barrier", "excess": True}}
     with pytest.raises(UpdownError, match=r"label\.excess"):
         build_params(both)
+
+
+def test_a_gap_ends_a_segment_as_the_last_bar_ends_a_ticker() -> None:
+    """Bars 0-4 and 5-9 are segments 0 and 1 (validate numbers them at a long gap): the last
+    bar before the gap is unlabelled, and no label, return or volatility reaches across."""
+    panel = panel_of(bars("X", [10, 11, 12, 11, 13, 50, 55, 50, 52, 54]))
+    panel["segment"] = [0] * 5 + [1] * 5
+    out = make_labels(panel, label_config())
+    assert out["timestamp"].tolist() == [DAYS[i] for i in (0, 1, 2, 3, 5, 6, 7, 8)]
+    assert (out["label_end"] != DAYS[5]).all() and out["forward_return"].abs().max() < 0.2
+    assert make_labels(panel, label_config(horizon=5)).empty  # five bars ahead: none in a segment
+    # The trailing volatility (2 returns) restarts too: bars 5 and 6 have no scale yet.
+    for cfg in (
+        label_config(threshold=0.01, threshold_unit="volatility", vol_window=2),
+        label_config(kind="triple_barrier", horizon=1, vol_window=2),
+    ):
+        assert make_labels(panel, cfg)["timestamp"].tolist() == [DAYS[i] for i in (2, 3, 7, 8)]
+    # Without the column the same bars are one stretch, and the 13 -> 50 jump is a label.
+    whole = make_labels(panel.drop(columns="segment"), label_config())
+    assert whole["forward_return"].iloc[4] == pytest.approx(math.log(50 / 13))

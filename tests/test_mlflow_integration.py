@@ -106,6 +106,9 @@ def test_two_pipeline_runs_are_two_runs_whose_params_differ_exactly_in_the_chang
         assert second.data.params[key] == str(value)
     assert len(first.data.params) == len(second.data.params) > 50
     assert {r.info.status for r in (first, second)} == {"FINISHED"}
+    # Named after what they are: the second adds the params changed from the committed ones.
+    assert second.info.run_name == f"{first.info.run_name} learning_rate=0.1 num_leaves=7"
+    assert first.data.tags["result_fingerprint"] != second.data.tags["result_fingerprint"]
 
 
 def test_each_run_holds_metrics_loss_curves_artifacts_models_datasets_and_lineage(

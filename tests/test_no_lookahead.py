@@ -3,13 +3,16 @@
 For random price panels (daily and hourly, tickers with different calendars) and a random cut
 time, features at or before the cut are bit-for-bit the same whether the later data exists, is
 removed, or is replaced; a label changes only with data after its bar and never with data after
-its recorded window end; and no training row's label window reaches its validation or test
-block, in holdout and walk-forward splits.
+its recorded window end; no training row's label window reaches its validation or test
+block, in holdout and walk-forward splits; and across a gap longer than validate.max_gap_days,
+nothing on one side changes when the bars on the other side do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,13 +21,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from synthetic_panels import (
+    bars_for,
     label_config,
     make_panel,
     replace_after,
     replace_before,
     small_features,
 )
-from updown.config import SplitConfig, WalkForwardConfig
+from updown.config import SplitConfig, WalkForwardConfig, load_params
+from updown.data.validate import validate_all
 from updown.errors import UpdownError
 from updown.learn.features import make_features
 from updown.learn.label import make_labels
@@ -34,6 +39,7 @@ FAST = settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 KEYS = ["ticker", "timestamp"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def pick_cut(panel: pd.DataFrame, frac: float) -> pd.Timestamp:
@@ -259,3 +265,88 @@ def test_walk_forward_test_blocks_follow_each_other_without_overlap(window: str)
     assert [b.test_end for b in bounds[:-1]] == [b.test_start for b in bounds[1:]]
     assert bounds[0].test_start > pd.Timestamp(days[60], tz="UTC")
     assert all(b.train_start < b.valid_start < b.test_start < b.test_end for b in bounds)
+
+
+gap_settings = st.builds(
+    dict,
+    seed=st.integers(0, 2**32 - 1),
+    tickers=st.integers(1, 3),
+    freq=st.sampled_from(["1d", "1h"]),
+    at=st.floats(0.1, 0.9),
+    days=st.integers(8, 1200),
+)
+
+
+def with_gap(p: dict) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+    """A panel whose ticker T0 jumps `days` calendar days forward after a random bar; the last
+    bar before the gap and the first after it."""
+    panel = make_panel(
+        p["seed"], p["tickers"], n_days=45 if p["freq"] == "1d" else 7, freq=p["freq"]
+    )
+    rows = np.flatnonzero((panel["ticker"] == "T0").to_numpy())
+    k = rows[min(int(p["at"] * len(rows)), len(rows) - 2)]
+    later = rows[rows > k]
+    panel.loc[later, "timestamp"] = panel.loc[later, "timestamp"] + pd.Timedelta(days=p["days"])
+    return panel, panel.loc[k, "timestamp"], panel.loc[later[0], "timestamp"]
+
+
+def perturb(panel: pd.DataFrame, rows: np.ndarray, seed: int) -> pd.DataFrame:
+    """`panel` with the bars at `rows` (one ticker's) replaced by another valid random path."""
+    out = panel.copy()
+    rng = np.random.default_rng(seed)
+    fresh = bars_for(pd.DatetimeIndex(out.loc[rows, "timestamp"]), rng, rng.uniform(0.5, 2))
+    for col in ("open", "high", "low", "close", "adj_close", "volume"):
+        out.loc[rows, col] = fresh[col].to_numpy()
+    return out
+
+
+def validated(panel: pd.DataFrame) -> pd.DataFrame:
+    """The panel as `validate` hands it on: with its segments (a gap over max_gap_days)."""
+    raw = {t: g.drop(columns="ticker").reset_index(drop=True) for t, g in panel.groupby("ticker")}
+    cfg = dataclasses.replace(
+        load_params(REPO / "params.yaml").validate, min_rows=1, max_gap_days=7
+    )
+    out, _ = validate_all(raw, cfg)
+    return out
+
+
+def side_of(frame: pd.DataFrame, side: str, gap: tuple[pd.Timestamp, pd.Timestamp]) -> np.ndarray:
+    """Rows at or before the gap's last bar ("before"), or at or after its first ("after")."""
+    ts = frame["timestamp"]
+    return (ts <= gap[0] if side == "before" else ts >= gap[1]).to_numpy()
+
+
+@FAST
+@given(p=gap_settings, s=label_settings)
+def test_nothing_on_one_side_of_a_gap_changes_with_the_bars_on_the_other_side(
+    p: dict, s: dict
+) -> None:
+    panel, *gap = with_gap(p)
+    assume(p["tickers"] > 1 or not s["excess"])
+    cfg, intraday = small_features(), p["freq"] == "1h"
+    base = validated(panel)
+    t0 = (base["ticker"] == "T0").to_numpy()
+    assert (base.loc[t0 & side_of(base, "after", gap), "segment"] >= 1).all()
+    features, labels = make_features(base, cfg, intraday), labels_for(base, s)
+    for side, other, seed in (("before", "after", 1), ("after", "before", 2)):
+        # T0's bars on one side replaced: every row on the other side, of every ticker, stays.
+        rows = np.flatnonzero(t0 & side_of(base, side, gap))
+        changed = validated(perturb(base.drop(columns="segment"), rows, p["seed"] + seed))
+        for old, new in (
+            (features, make_features(changed, cfg, intraday)),
+            (labels, labels_for(changed, s)),
+        ):
+            assert_frame_equal(
+                new[side_of(new, other, gap)].reset_index(drop=True),
+                old[side_of(old, other, gap)].reset_index(drop=True),
+                check_exact=True,
+            )
+    # Not vacuous: the last bar before the gap has no label (there is no next bar), and the
+    # first bar after it starts afresh, as a ticker's first bar does.
+    t0_labels = labels[labels["ticker"] == "T0"]
+    assert not (t0_labels["timestamp"] == gap[0]).any()
+    assert (t0_labels["label_end"] <= gap[0]).sum() + (
+        t0_labels["timestamp"] >= gap[1]
+    ).sum() == len(t0_labels)
+    first = features[(features["ticker"] == "T0") & (features["timestamp"] == gap[1])]
+    assert first[["ret_1", "gap", "vol_3"]].isna().all().all()

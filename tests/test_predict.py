@@ -16,15 +16,19 @@ from conftest import REPO, project_env, run
 from updown.config import Params, load_params
 from updown.errors import UpdownError
 from updown.serve.predict import (
-    ModelProfile,
     answer,
     bars_behind,
-    compute_features,
     fetch_bars,
+    parse_as_of,
+    predict_latest,
+    time_ordered,
+)
+from updown.serve.profile import model_profile
+from updown.serve.scoring import (
+    ModelProfile,
+    compute_features,
     last_bars,
     load_booster,
-    model_profile,
-    parse_as_of,
     prepare_bars,
     score_bars,
 )
@@ -335,8 +339,6 @@ def test_predict_latest_gives_the_same_rows_as_scoring_the_whole_panel(
 ) -> None:
     """The stage cuts a validated panel to its last bars before anything else and computes
     their features once, for the profile and the answer: the same answer as the long way."""
-    from updown.serve.predict import predict_latest, time_ordered
-
     whole = score(prices, model_text, params, profile)
     latest = predict_latest(prices, model_text, params, "r1")
     pd.testing.assert_frame_equal(latest.drop(columns="stale"), whole)

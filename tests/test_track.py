@@ -13,17 +13,10 @@ import pytest
 import yaml
 from conftest import REPO
 from updown.redact import redact, scrub, scrubbed_logs, secrets_of, without_credentials
+from updown.serve.mlflow_values import curve_to_log, metrics_to_log, params_to_log, safe_name
+from updown.serve.run_files import stage_artifacts
 from updown.serve.store import tracking_uri
-from updown.serve.track import (
-    _short_error,
-    curve_to_log,
-    git_state,
-    metrics_to_log,
-    orchestrator,
-    params_to_log,
-    safe_name,
-    stage_artifacts,
-)
+from updown.serve.track import _short_error, git_state, orchestrator
 
 
 def closed_port() -> int:

@@ -155,7 +155,9 @@ CASES = {
         "40 of 400 rows break OHLC, sign, NaN or finiteness rules",
         "more than validate.max_bad_row_fraction=0.01",
     ],
-    "NANCOL": ["column 'volume' is entirely empty (NaN)"],
+    # A ticker without volume is kept by default (validate.zero_volume: drop_features, see
+    # test_gaps_and_volume.py); with zero_volume: fail it is a bad file like the others.
+    "NANCOL": ["no volume: column 'volume' is entirely empty (NaN)", "validate.zero_volume=fail"],
     "MIXEDTZ": [
         "timestamps mix values with and without a UTC offset",
         f"row 0: '{GOOD.timestamp[0]}' has none",
@@ -172,11 +174,14 @@ CASES = {
 }
 
 
+CASE_PARAMS: dict[str, dict[str, object]] = {"NANCOL": {"validate.zero_volume": "fail"}}
+
+
 @pytest.mark.parametrize("ticker", sorted(CASES))
 def test_a_bad_file_stops_validate_by_name_and_keeps_previous_outputs(
     acquired: Path, tmp_path: Path, ticker: str
 ) -> None:
-    line, unchanged = validate_one(acquired, ticker, tmp_path)
+    line, unchanged = validate_one(acquired, ticker, tmp_path, **CASE_PARAMS.get(ticker, {}))
     for fragment in CASES[ticker]:
         assert fragment in line
     assert f"validate.overrides.{ticker}: drop" in line  # the way out is named too

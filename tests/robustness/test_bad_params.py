@@ -5,11 +5,13 @@ every output of the previous run stays byte-identical."""
 from __future__ import annotations
 
 import shutil
+import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from conftest import run
-from hostile import error_line, fingerprint, stage_command, updown, write_params
+from hostile import REPO, error_line, fingerprint, stage_command, updown, write_params
 
 OUTPUTS = ("data", "models", "reports")
 
@@ -49,6 +51,38 @@ CASES: dict[str, tuple[dict[str, object], list[str]]] = {
 YAML_ERROR = "data:\n  source: sample\n  tickers: [^GSPC\n  interval: 1d\n"
 
 
+def _line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def duplicate_key(text: str) -> tuple[str, list[str]]:
+    """params.yaml with validate.min_rows written twice: YAML would keep the second silently."""
+    at = _line_of(text, "  min_rows: 300")
+    lines = text.splitlines()
+    lines.insert(at + 1, "  min_rows: 30")
+    return "\n".join(lines) + "\n", [
+        f"line {at + 2}: duplicate key validate.min_rows (also on line {at})",
+        "YAML would silently keep the last value",
+    ]
+
+
+def alias_bomb(text: str) -> tuple[str, list[str]]:
+    """A "billion laughs" in train.extra (9**9 nodes once expanded): the schema lets any mapping
+    through there, and Snakemake would spend a minute expanding it before a MemoryError."""
+    names = "abcdefghi"
+    levels = ["    a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] + [
+        f"    {n}: &{n} [{', '.join([f'*{p}'] * 9)}]" for p, n in pairwise(names)
+    ]
+    at = _line_of(text, "  extra: {}")
+    lines = text.splitlines()
+    lines[at - 1 : at] = ["  extra:", *levels]
+    # 9 + 81 + 729 + 6561 nodes fit under the bound; the first alias of the next level does not.
+    return "\n".join(lines) + "\n", [f"line {at + 5}: alias *d brings", "more than 10000"]
+
+
+TEXT_CASES = {"duplicate-key": duplicate_key, "alias-bomb": alias_bomb}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_params_stop_a_stage_with_the_key(tmp_path: Path, case: str) -> None:
     changes, fragments = CASES[case]
@@ -56,6 +90,18 @@ def test_bad_params_stop_a_stage_with_the_key(tmp_path: Path, case: str) -> None
     done = updown("label", "--prices", "in.parquet", "--out", "out.parquet", cwd=tmp_path)
     error_line(done, "label", "params.yaml: ", *fragments)
     assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("case", sorted(TEXT_CASES))
+def test_a_duplicate_key_or_an_alias_bomb_stops_a_stage_at_once_with_its_line(
+    tmp_path: Path, case: str
+) -> None:
+    text, fragments = TEXT_CASES[case]((REPO / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(text)
+    started = time.monotonic()
+    done = updown("label", "--prices", "in.parquet", "--out", "out.parquet", cwd=tmp_path)
+    error_line(done, "label", "params.yaml: ", *fragments)
+    assert time.monotonic() - started < 30  # refused while parsing: nothing is expanded
 
 
 def test_a_yaml_syntax_error_is_named_with_its_line(tmp_path: Path) -> None:
@@ -84,7 +130,16 @@ def built(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.mark.parametrize(
     # One of each kind (the Snakefile runs the same check as the CLI above for all of them).
     "case",
-    ["unknown-key", "wrong-type", "horizon-0", "ticker-dotdot", "ticker-shell", "yaml-syntax"],
+    [
+        "unknown-key",
+        "wrong-type",
+        "horizon-0",
+        "ticker-dotdot",
+        "ticker-shell",
+        "yaml-syntax",
+        "duplicate-key",
+        "alias-bomb",
+    ],
 )
 def test_snakemake_refuses_bad_params_before_any_job(built: Path, case: str) -> None:
     params = built / "params.yaml"
@@ -94,10 +149,15 @@ def test_snakemake_refuses_bad_params_before_any_job(built: Path, case: str) -> 
         if case == "yaml-syntax":
             params.write_text(YAML_ERROR)
             fragments = ["line 4, column", "YAML syntax error"]
+        elif case in TEXT_CASES:
+            # The Snakefile reads params.yaml with updown's loader before its own configfile:
+            # parse, so Snakemake never expands the bomb nor keeps the last duplicate.
+            text, fragments = TEXT_CASES[case](good)
+            params.write_text(text)
         else:
             write_params(params, CASES[case][0], base=params)
             fragments = CASES[case][1]
-        done = run(["snakemake", "--cores", "1"], built, check=False)
+        done = run(["snakemake", "--cores", "1"], built, check=False, timeout=120)
     finally:
         params.write_text(good)
     assert done.returncode == 1

@@ -36,8 +36,8 @@ rule validate:
         raw=expand("{raw}/{ticker}.parquet", raw=RAW_DIR, ticker=TICKERS),
         code=code("validate"),
     output:
-        prices="data/interim/prices.parquet",
-        report="reports/validation.json",
+        prices=update("data/interim/prices.parquet"),
+        report=update("reports/validation.json"),
     log:
         "logs/validate.log",
     benchmark:
@@ -61,7 +61,7 @@ rule label:
         prices="data/interim/prices.parquet",
         code=code("label"),
     output:
-        "data/interim/labels.parquet",
+        update("data/interim/labels.parquet"),
     log:
         "logs/label.log",
     benchmark:
@@ -82,7 +82,7 @@ rule features:
         prices="data/interim/prices.parquet",
         code=code("features"),
     output:
-        "data/processed/features.parquet",
+        update("data/processed/features.parquet"),
     log:
         "logs/features.log",
     benchmark:

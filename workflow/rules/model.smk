@@ -4,10 +4,10 @@ rule train:
         labels="data/interim/labels.parquet",
         code=code("train"),
     output:
-        model="models/model.txt",
-        folds=directory("models/folds"),
-        baselines="models/baselines.json",
-        curve="reports/train_curve.csv",
+        model=update("models/model.txt"),
+        folds=update(directory("models/folds")),
+        baselines=update("models/baselines.json"),
+        curve=update("reports/train_curve.csv"),
     log:
         "logs/train.log",
     benchmark:
@@ -35,12 +35,13 @@ rule evaluate:
         model="models/model.txt",
         folds="models/folds",
         baselines="models/baselines.json",
+        validation="reports/validation.json",
         code=code("evaluate"),
     output:
-        metrics="reports/metrics.json",
-        plots=directory("reports/plots"),
-        predictions="reports/predictions.parquet",
-        report="reports/report.html",
+        metrics=update("reports/metrics.json"),
+        plots=update(directory("reports/plots")),
+        predictions=update("reports/predictions.parquet"),
+        report=update("reports/report.html"),
     log:
         "logs/evaluate.log",
     benchmark:
@@ -56,6 +57,6 @@ rule evaluate:
     shell:
         "updown evaluate --params params.yaml --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --model {input.model} "
-        "--folds {input.folds} --baselines {input.baselines} "
+        "--folds {input.folds} --baselines {input.baselines} --validation {input.validation} "
         "--metrics {output.metrics} --plots {output.plots} "
         "--predictions {output.predictions} --report {output.report} --log {log}"

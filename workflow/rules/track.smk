@@ -14,7 +14,7 @@ rule track:
         folds="models/folds",
         code=code("track"),
     output:
-        "reports/mlflow_run.json",
+        update("reports/mlflow_run.json"),
     log:
         "logs/track.log",
     benchmark:
@@ -47,7 +47,7 @@ rule predict:
         run="reports/mlflow_run.json",
         code=code("predict"),
     output:
-        "reports/latest.csv",
+        update("reports/latest.csv"),
     log:
         "logs/predict.log",
     benchmark:

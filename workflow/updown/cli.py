@@ -60,6 +60,7 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("--model", "deployed model"),
             ("--folds", "folder of fold models (from train)"),
             ("--baselines", "baselines"),
+            ("--validation", "validation report (tickers dropped and why)"),
             ("--metrics", "metrics (JSON)"),
             ("--plots", "plots folder"),
             ("--predictions", "test predictions (Parquet)"),

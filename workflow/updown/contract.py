@@ -15,6 +15,11 @@ PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "
 RAW_COLUMNS: tuple[str, ...] = ("timestamp", *PRICE_COLUMNS)
 #: The validated panel (`data/interim/prices.parquet`), and the raw bars the served model takes.
 PANEL_COLUMNS: tuple[str, ...] = (*KEYS, *PRICE_COLUMNS)
+#: Within a ticker, the run of bars between gaps longer than validate.max_gap_days (0, 1, ...):
+#: no window, label or return spans two segments.
+SEGMENT = "segment"
+#: The validated price panel (`data/interim/prices.parquet`).
+PRICES_COLUMNS: tuple[str, ...] = (*PANEL_COLUMNS, SEGMENT)
 #: What a label row says beyond its keys; `label_end` is the last bar the label looked at.
 LABEL_VALUES: tuple[str, ...] = ("label", "forward_return", "label_end")
 #: The labels file (`data/interim/labels.parquet`).

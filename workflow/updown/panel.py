@@ -5,6 +5,12 @@ ticker's rows, so no Python loop over tickers or rows is needed. Rolling windows
 each ticker's first row (not just masked afterwards): pandas' running sums restart there, so a
 value at bar t of one ticker depends on that ticker's bars up to t only, bit for bit, whatever
 the other tickers hold or whatever comes after t.
+
+Segments: `validate` numbers each ticker's stretches between gaps longer than
+`validate.max_gap_days` in the panel's `segment` column (0, 1, ...). Given the panel (not just its
+ticker column), `position_in_ticker` and `rows_left_in_ticker` restart at a segment's first row,
+so every lag, lead and window built on them treats a segment as a ticker of its own: nothing
+spans a gap. A panel without the column is one segment per ticker.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api.indexers import BaseIndexer
+
+from updown.contract import SEGMENT
+
+#: The panel column numbering each ticker's segments (stretches between long gaps), 0 first.
 
 
 def check_sorted(panel: pd.DataFrame) -> None:
@@ -33,41 +43,86 @@ def check_sorted(panel: pd.DataFrame) -> None:
         )
 
 
-def position_in_ticker(ticker: pd.Series) -> np.ndarray:
-    """0, 1, 2, ... within each ticker's run of rows (rows sorted by ticker)."""
-    values = ticker.to_numpy()
-    n = len(values)
+def _new_run(rows: pd.Series | pd.DataFrame) -> np.ndarray:
+    """For rows 1..n-1: True where the row starts another ticker (or segment) than the row
+    before. `rows`: a ticker column, or a panel (ticker, and segment when it has one)."""
+    if isinstance(rows, pd.DataFrame):
+        ticker = rows["ticker"].to_numpy()
+        change = ticker[1:] != ticker[:-1]
+        if SEGMENT in rows.columns:
+            segment = rows[SEGMENT].to_numpy()
+            change |= segment[1:] != segment[:-1]
+        return np.asarray(change, dtype=bool)
+    values = rows.to_numpy()
+    return np.asarray(values[1:] != values[:-1], dtype=bool)
+
+
+def position_in_ticker(rows: pd.Series | pd.DataFrame) -> np.ndarray:
+    """0, 1, 2, ... within each ticker's run of rows (rows sorted by ticker). Given the panel,
+    the count restarts at each segment too (see the module docstring)."""
+    n = len(rows)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     first = np.empty(n, dtype=bool)
     first[0] = True
-    first[1:] = values[1:] != values[:-1]
+    first[1:] = _new_run(rows)
     idx = np.arange(n, dtype=np.int64)
     return idx - np.maximum.accumulate(np.where(first, idx, 0))
 
 
-def rows_left_in_ticker(ticker: pd.Series) -> np.ndarray:
-    """How many rows of the same ticker follow each row (rows sorted by ticker)."""
-    values = ticker.to_numpy()
-    n = len(values)
+def rows_left_in_ticker(rows: pd.Series | pd.DataFrame) -> np.ndarray:
+    """How many rows of the same ticker follow each row (rows sorted by ticker). Given the
+    panel, rows of the same segment (see the module docstring)."""
+    n = len(rows)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     last = np.empty(n, dtype=bool)
     last[-1] = True
-    last[:-1] = values[1:] != values[:-1]
+    last[:-1] = _new_run(rows)
     idx = np.arange(n, dtype=np.int64)
     ends = np.minimum.accumulate(np.where(last, idx, n)[::-1])[::-1]
     return ends - idx
 
 
+def gap_segments(panel: pd.DataFrame, max_gap: pd.Timedelta) -> np.ndarray:
+    """The segment of each row within its ticker (int32): 0 up to the ticker's first gap longer
+    than `max_gap` between consecutive bars, 1 after it, and so on. `panel` sorted by ticker
+    and timestamp; this is what `validate` writes in the SEGMENT column."""
+    n = len(panel)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    index = pd.DatetimeIndex(panel["timestamp"])
+    ts = (index.tz_convert(None) if index.tz is not None else index).to_numpy()
+    ticker = panel["ticker"].to_numpy()
+    same = ticker[1:] == ticker[:-1]
+    crossed = np.zeros(n, dtype=np.int64)
+    crossed[1:] = np.cumsum(same & ((ts[1:] - ts[:-1]) > max_gap.to_timedelta64()))
+    first = np.r_[True, ~same]
+    idx = np.arange(n, dtype=np.int64)
+    return (crossed - crossed[np.maximum.accumulate(np.where(first, idx, 0))]).astype(np.int32)
+
+
+def tickers_without_volume(panel: pd.DataFrame) -> list[str]:
+    """Tickers none of whose bars has a positive volume (all 0 or NaN: an index, say); panel
+    sorted by ticker. Every volume feature of such a ticker would be NaN or meaningless."""
+    if not len(panel):
+        return []
+    ticker = panel["ticker"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]])
+    traded = np.logical_or.reduceat((panel["volume"] > 0).to_numpy(), starts)
+    return [str(t) for t in ticker[starts[~traded]]]
+
+
 def lag(values: pd.Series, n: int, pos: np.ndarray) -> pd.Series:
-    """Value n rows earlier in the same ticker (NaN where that row belongs to another ticker)."""
+    """Value n rows earlier in the same ticker (NaN where that row belongs to another ticker,
+    or segment: `pos` from position_in_ticker)."""
     out = values.shift(n)
     return out.where(pos >= n)
 
 
 def lead(values: pd.Series, n: int, left: np.ndarray) -> pd.Series:
-    """Value n rows later in the same ticker (NaN past the ticker's last row)."""
+    """Value n rows later in the same ticker (NaN past the ticker's, or segment's, last row:
+    `left` from rows_left_in_ticker)."""
     out = values.shift(-n)
     return out.where(left >= n)
 
@@ -75,7 +130,7 @@ def lead(values: pd.Series, n: int, left: np.ndarray) -> pd.Series:
 class TickerWindow(BaseIndexer):
     """Trailing windows of `window_size` rows that start no earlier than the ticker's first row.
 
-    `first_row[i]` is the index of the first row of row i's ticker.
+    `first_row[i]` is the index of the first row of row i's ticker (or segment).
     """
 
     first_row: np.ndarray

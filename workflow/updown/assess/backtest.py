@@ -25,6 +25,18 @@ from updown.errors import UpdownError
 from updown.panel import adjusted_ohlc, lead, rows_left_in_ticker
 
 MIN_PERIODS_PER_YEAR_SPAN_DAYS = 1.0
+#: What `summary` reports for each strategy, in the report's order: its label there, and whether
+#: it reads as a percentage.
+FIGURES: dict[str, tuple[str, bool]] = {
+    "ann_return": ("annual return", True),
+    "ann_return_gross": ("before costs", True),
+    "ann_vol": ("annual volatility", True),
+    "sharpe": ("Sharpe", False),
+    "max_drawdown": ("max drawdown", True),
+    "turnover": ("turnover / bar", False),
+    "exposure": ("exposure", False),
+    "total_return": ("total return", True),
+}
 
 
 def trade_returns(prices: pd.DataFrame, execution: str) -> pd.DataFrame:
@@ -104,7 +116,7 @@ def estimate_periods_per_year(timestamps: pd.Index) -> float:
 
 def summary(bars: pd.DataFrame, periods_per_year: float) -> dict[str, float]:
     """Annualised return (geometric), volatility, Sharpe (no risk-free rate), maximum drawdown,
-    mean turnover and exposure per bar, total return."""
+    mean turnover and exposure per bar, total return: the keys of `FIGURES`."""
     net = bars["net"].to_numpy()
     equity = np.cumprod(1.0 + net)
     n = len(net)

@@ -2,13 +2,19 @@
 block-bootstrap interval on the headline metric, and backtest every contender's signals.
 
 In walk-forward mode each fold's model and baselines score that fold's test block only; the
-metrics are computed per fold and on all folds' test rows pooled.
+metrics are computed per fold and on all folds' test rows pooled. Which metrics, and how each
+is computed, comes from the metric registry (`updown.assess.metrics`).
+
+A verdict is only given where the data supports one: a bootstrap setting that can never give a
+sound interval is refused, a test period too short for its blocks gets no interval and no
+verdict (`updown.assess.bootstrap`), and a model that learned nothing (`updown.assess.
+diagnostics`) is credited with no win, whatever its interval says.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,23 +22,17 @@ import pandas as pd
 
 from updown.assess import bootstrap as bs
 from updown.assess.backtest import BacktestResult, backtest
-from updown.config import EvaluateConfig
-from updown.contract import CLASSIFICATION
+from updown.assess.diagnostics import Diagnostics, diagnose
+from updown.assess.metrics import Metric, reported, resolve_headline
+from updown.assess.scoring import Scored, Targets, targets
+from updown.assess.weighted import Scorer
+from updown.config import BacktestConfig, BootstrapConfig, EvaluateConfig
+from updown.contract import CLASSIFICATION, Task
 from updown.errors import UpdownError
 from updown.learn.baselines import BASELINES, Contender, describe, predict_baselines
 
-EPS = 1e-15
 CONTENDERS = ("model", *BASELINES)
 MIN_TEST_ROWS = 20
-CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "ece")
-REGRESSION_METRICS = ("rmse", "mae", "ic", "rank_ic", "accuracy", "roc_auc")
-CROSS_SECTION_METRICS = ("ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir", "rank_ic_t")
-ONLY_FOR = {
-    "log_loss": CLASSIFICATION,
-    "brier": CLASSIFICATION,
-    "rmse": "regression",
-    "mae": "regression",
-}
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,75 @@ class FoldInput:
     baselines: dict[str, Any]
 
 
-@dataclass
+def contender_label(name: str, linear_kind: str) -> str:
+    """A contender's (or buy and hold's) name as a reader sees it: "linear (ridge)"."""
+    if name == "linear":
+        return f"linear ({linear_kind})"
+    return name.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class FoldScore:
+    """The headline metric of every contender on one walk-forward fold's own test rows."""
+
+    fold: int
+    start: pd.Timestamp
+    end: pd.Timestamp
+    rows: int
+    scores: dict[str, float]  # contender -> headline
+
+    def section(self) -> dict[str, Any]:
+        """metrics.json's `fold_<k>` section."""
+        return {"rows": self.rows, **self.scores}
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """What the plots and the report need beyond the metrics."""
+
+    task: Task
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+    tickers: tuple[str, ...]  # sorted
+    baselines: Mapping[str, str]  # baseline -> one sentence on what it does
+    linear_kind: str  # the linear baseline's model (logistic, ridge)
+    folds: tuple[FoldScore, ...]  # walk-forward folds (empty for one holdout)
+    bootstrap: BootstrapConfig
+    backtest: BacktestConfig
+
+    def label(self, name: str) -> str:
+        """A contender's (or buy and hold's) name as a reader sees it."""
+        return contender_label(name, self.linear_kind)
+
+
+@dataclass(frozen=True)
 class Evaluation:
     metrics: dict[str, Any]  # reports/metrics.json (numbers only, rounded)
     predictions: pd.DataFrame
     backtest: BacktestResult
     headline: str
     intervals: dict[str, bs.Interval]
-    comparisons: dict[str, bs.Comparison]
-    context: dict[str, Any] = field(default_factory=dict)
+    comparisons: dict[str, bs.Comparison]  # what the bootstrap says (metrics' `verdict`: final)
+    context: EvaluationContext
+    design: bs.Design  # the bootstrap's blocks, and why there is no interval if there is none
+    diagnostics: Diagnostics
+
+    @property
+    def verdicts(self) -> dict[str, int]:
+        """The verdict against each baseline (metrics.json's `verdict`)."""
+        return final_verdicts(self.comparisons, self.diagnostics)
+
+
+def final_verdicts(comparisons: dict[str, bs.Comparison], diag: Diagnostics) -> dict[str, int]:
+    """The bootstrap's verdict against each baseline, except that a model that learned nothing
+    is credited with no win (1 becomes 0, cannot tell; a loss stays a loss)."""
+    win_withheld = diag.degenerate
+    return {n: 0 if win_withheld and c.verdict == 1 else c.verdict for n, c in comparisons.items()}
+
+
+def section_of(name: str) -> str:
+    """The metrics.json section holding a contender's metrics."""
+    return "model" if name == "model" else f"baseline_{name}"
 
 
 # -- predictions ---------------------------------------------------------------------------------
@@ -112,143 +172,9 @@ def test_predictions(
 # -- metrics -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Targets:
-    y: np.ndarray  # the label (0/1, or the return)
-    up: np.ndarray  # did it go up (bool)
-    ret: np.ndarray  # what an IC correlates with: the label for returns, else the forward return
-    bar: np.ndarray  # bar index (0..n_bars-1, in time order) of each row
-    n_bars: int
-
-    @cached_property
-    def ret_rank(self) -> np.ndarray:
-        """Rank of `ret` within its bar (the same for every contender: computed once)."""
-        return ranks_within_bar(self.bar, self.ret)
-
-
-def targets(pred: pd.DataFrame, task: str) -> Targets:
-    y = pred["label"].to_numpy(dtype=float)
-    bar_codes, bars = pd.factorize(pred["timestamp"], sort=True)
-    return Targets(
-        y=y,
-        up=(y == 1) if task == CLASSIFICATION else (y > 0),
-        ret=y if task != CLASSIFICATION else pred["forward_return"].to_numpy(dtype=float),
-        bar=np.asarray(bar_codes),
-        n_bars=len(bars),
-    )
-
-
-def ranks_within_bar(bar: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return pd.Series(x).groupby(bar).rank(method="average").to_numpy()
-
-
-def per_bar_corr(bar: np.ndarray, x: np.ndarray, y: np.ndarray, n_bars: int) -> np.ndarray:
-    """Pearson correlation of x and y within each bar (the cross-section). A bar whose x is
-    constant has no ranking: 0. A bar with fewer than two rows or a constant y: NaN."""
-    frame = pd.DataFrame({"bar": bar, "x": x, "y": y})
-    g = frame.groupby("bar")
-    dx = x - g["x"].transform("mean").to_numpy()
-    dy = y - g["y"].transform("mean").to_numpy()
-    sums = pd.DataFrame({"bar": bar, "xy": dx * dy, "xx": dx * dx, "yy": dy * dy}).groupby("bar")
-    s = sums.sum().reindex(range(n_bars))
-    n = g.size().reindex(range(n_bars)).fillna(0).to_numpy()
-    spread_x = (g["x"].max() - g["x"].min()).reindex(range(n_bars)).to_numpy()
-    spread_y = (g["y"].max() - g["y"].min()).reindex(range(n_bars)).to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ic = s["xy"].to_numpy() / np.sqrt(s["xx"].to_numpy() * s["yy"].to_numpy())
-    ic = np.where(spread_x == 0, 0.0, ic)
-    return np.where((n < 2) | (spread_y == 0) | ~np.isfinite(spread_y), np.nan, ic)
-
-
-def scorer(metric: str, pred: pd.DataFrame, name: str, t: Targets, task: str) -> bs.Scorer:
-    """`metric` of contender `name` as a bootstrap-ready weighted statistic."""
-    if metric in ONLY_FOR and ONLY_FOR[metric] != task:
-        raise UpdownError(f"evaluate.headline: {metric} is not defined for a {task} label")
-    score = pred[f"score_{name}"].to_numpy(dtype=float)
-    value = pred[f"value_{name}"].to_numpy(dtype=float)
-    up = pred[f"up_{name}"].to_numpy(dtype=bool)
-    # Hit counts and the AUC also know each row's bar: the bootstrap scores them from per-bar
-    # counts, all resamples at once.
-    if metric == "accuracy":
-        return bs.weighted_mean((up == t.up).astype(float), t.bar, t.n_bars)
-    if metric == "balanced_accuracy":
-        return bs.weighted_balanced_accuracy((up == t.up).astype(float), t.up, t.bar, t.n_bars)
-    if metric == "roc_auc":
-        return bs.weighted_auc(score, t.up, t.bar, t.n_bars)
-    if metric == "log_loss":
-        p = np.clip(value, EPS, 1 - EPS)
-        return bs.weighted_mean(-(t.y * np.log(p) + (1 - t.y) * np.log(1 - p)))
-    if metric == "brier":
-        return bs.weighted_mean((value - t.y) ** 2)
-    if metric == "rmse":
-        return bs.weighted_rmse(value - t.y)
-    if metric == "mae":
-        return bs.weighted_mean(np.abs(value - t.y))
-    if metric == "ic":
-        return bs.weighted_corr(score, t.ret)
-    if metric == "rank_ic":
-        return bs.weighted_corr(
-            pd.Series(score).rank().to_numpy(), pd.Series(t.ret).rank().to_numpy()
-        )
-    if metric in ("ic_mean", "rank_ic_mean"):
-        if metric == "ic_mean":
-            x, y = score, t.ret
-        else:
-            x, y = ranks_within_bar(t.bar, score), t.ret_rank
-        return bs.weighted_bar_mean(per_bar_corr(t.bar, x, y, t.n_bars))
-    raise UpdownError(f"evaluate.headline: unknown metric {metric!r}")
-
-
-def calibration_table(value: np.ndarray, target: np.ndarray, bins: int) -> pd.DataFrame:
-    """Equal-count bins of the prediction: mean predicted vs mean observed, and the row count."""
-    n = len(value)
-    order = np.argsort(value, kind="stable")
-    bin_of = np.empty(n, dtype=int)
-    bin_of[order] = (np.arange(n) * min(bins, n)) // max(n, 1)
-    frame = pd.DataFrame({"bin": bin_of, "predicted": value, "observed": target})
-    table = frame.groupby("bin").agg(
-        predicted=("predicted", "mean"), observed=("observed", "mean"), rows=("observed", "size")
-    )
-    return table.reset_index()
-
-
-def expected_calibration_error(value: np.ndarray, target: np.ndarray, bins: int) -> float:
-    table = calibration_table(value, target, bins)
-    weights = table["rows"] / table["rows"].sum()
-    return float((weights * (table["predicted"] - table["observed"]).abs()).sum())
-
-
-def cross_section_stats(pred: pd.DataFrame, name: str, t: Targets) -> dict[str, float]:
-    """Qlib's figures: mean IC and rank IC per bar, ICIR = mean / std, and the rank IC's t-stat."""
-    score = pred[f"score_{name}"].to_numpy(dtype=float)
-    ic = per_bar_corr(t.bar, score, t.ret, t.n_bars)
-    ric = per_bar_corr(t.bar, ranks_within_bar(t.bar, score), t.ret_rank, t.n_bars)
-    out = {}
-    for prefix, series in (("ic", ic), ("rank_ic", ric)):
-        v = series[np.isfinite(series)]
-        mean = float(v.mean()) if len(v) else float("nan")
-        std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
-        out[f"{prefix}_mean"] = mean
-        out[f"{prefix}_ir"] = mean / std if std else float("nan")
-        if prefix == "rank_ic":
-            out["rank_ic_t"] = mean / std * np.sqrt(len(v)) if std else float("nan")
-    return out
-
-
-def contender_metrics(
-    pred: pd.DataFrame, name: str, t: Targets, task: str, several: bool, bins: int
-) -> dict[str, float]:
-    names = CLASSIFICATION_METRICS if task == CLASSIFICATION else REGRESSION_METRICS
-    out: dict[str, float] = {}
-    for metric in names:
-        if metric == "ece":
-            value = pred[f"value_{name}"].to_numpy(dtype=float)
-            out[metric] = expected_calibration_error(value, t.y, bins)
-        else:
-            out[metric] = scorer(metric, pred, name, t, task).point(len(pred), t.n_bars)
-    if several:
-        out.update(cross_section_stats(pred, name, t))
-    return out
+def contender_metrics(s: Scored, task: str, several: bool) -> dict[str, float]:
+    """Every metric the registry reports for `task`, for one contender."""
+    return {m.name: m.point(s) for m in reported(task, several)}
 
 
 def confusion(pred: pd.DataFrame, t: Targets, name: str = "model") -> dict[str, int]:
@@ -259,19 +185,6 @@ def confusion(pred: pd.DataFrame, t: Targets, name: str = "model") -> dict[str, 
         "fn": int(np.sum(~call & t.up)),
         "tp": int(np.sum(call & t.up)),
     }
-
-
-def headline_metric(cfg: EvaluateConfig, task: str, n_tickers: int) -> str:
-    if cfg.headline != "auto":
-        if cfg.headline in bs.PER_BAR and n_tickers < 2:
-            raise UpdownError(
-                f"evaluate.headline: {cfg.headline} is a cross-sectional figure and needs "
-                "several tickers"
-            )
-        return cfg.headline
-    if task == CLASSIFICATION:
-        return "roc_auc"
-    return "rank_ic_mean" if n_tickers > 1 else "rank_ic"
 
 
 def round_floats(obj: Any, digits: int = 6) -> Any:
@@ -296,46 +209,139 @@ def round_floats(obj: Any, digits: int = 6) -> Any:
 # -- the whole evaluation ------------------------------------------------------------------------
 
 
-def evaluate(
-    table: pd.DataFrame,
-    folds: list[FoldInput],
-    prices: pd.DataFrame,
-    task: str,
-    cfg: EvaluateConfig,
-    best_iteration: int,
-) -> Evaluation:
-    """Predictions, metrics, bootstrap intervals, verdicts and backtest for the test rows."""
-    pred = test_predictions(table, folds, task, cfg.threshold)
-    t = targets(pred, task)
-    n_tickers = int(pred["ticker"].nunique())
-    several = n_tickers > 1
-    headline = headline_metric(cfg, task, n_tickers)
-
-    metrics: dict[str, Any] = {
-        "test": {
-            "rows": len(pred),
-            "tickers": n_tickers,
-            "bars": t.n_bars,
-            "folds": len(folds),
-            "up_rate": float(t.up.mean()),
-            "best_iteration": best_iteration,
-        }
+def block_summary(
+    pred: pd.DataFrame, t: Targets, n_folds: int, best_iteration: int
+) -> dict[str, Any]:
+    """metrics.json's `test` section: what was tested (the backtest adds its bars)."""
+    return {
+        "rows": len(pred),
+        "tickers": int(pred["ticker"].nunique()),
+        "bars": t.n_bars,
+        "folds": n_folds,
+        "up_rate": float(t.up.mean()),
+        "best_iteration": best_iteration,
     }
-    for name in CONTENDERS:
-        key = "model" if name == "model" else f"baseline_{name}"
-        metrics[key] = contender_metrics(pred, name, t, task, several, cfg.calibration_bins)
-    metrics["model"].update(confusion(pred, t))
 
-    scorers = {name: scorer(headline, pred, name, t, task) for name in CONTENDERS}
-    intervals, comparisons = bs.paired_bootstrap(scorers, t.bar, t.n_bars, headline, cfg.bootstrap)
+
+def bootstrap_section(
+    intervals: dict[str, bs.Interval], comparisons: dict[str, bs.Comparison]
+) -> dict[str, float]:
+    """metrics.json's `bootstrap_<headline>` section: every contender's interval and the
+    model's advantage over each baseline with its interval."""
     boot: dict[str, float] = {}
     for name, iv in intervals.items():
         boot[f"{name}_lo"], boot[f"{name}_hi"] = iv.lo, iv.hi
     for name, cmp in comparisons.items():
         boot[f"vs_{name}"] = cmp.improvement.point
         boot[f"vs_{name}_lo"], boot[f"vs_{name}_hi"] = cmp.improvement.lo, cmp.improvement.hi
-    metrics[f"bootstrap_{headline}"] = boot
-    metrics["verdict"] = {name: cmp.verdict for name, cmp in comparisons.items()}
+    return boot
+
+
+def fold_scores(
+    pred: pd.DataFrame, folds: list[FoldInput], task: str, headline: Metric, bins: int
+) -> tuple[FoldScore, ...]:
+    """The headline of every contender on each walk-forward fold's own test rows (none for a
+    single holdout)."""
+    if len(folds) < 2:
+        return ()
+    out = []
+    for f in folds:
+        part = pred[pred["fold"] == f.fold].reset_index(drop=True)
+        tf = targets(part, task)
+        scores = {
+            name: headline.score(Scored(part, name, tf, bins)).point(len(part), tf.n_bars)
+            for name in CONTENDERS
+        }
+        start, end = part["timestamp"].min(), part["timestamp"].max()
+        out.append(FoldScore(f.fold, start, end, len(part), scores))
+    return tuple(out)
+
+
+def evaluation_context(
+    pred: pd.DataFrame,
+    folds: list[FoldInput],
+    fold_rows: tuple[FoldScore, ...],
+    task: Task,
+    cfg: EvaluateConfig,
+) -> EvaluationContext:
+    return EvaluationContext(
+        task=task,
+        test_start=pred["timestamp"].min(),
+        test_end=pred["timestamp"].max(),
+        tickers=tuple(sorted(pred["ticker"].unique().tolist())),
+        baselines=describe(task),
+        linear_kind=folds[-1].baselines["linear"]["kind"],
+        folds=fold_rows,
+        bootstrap=cfg.bootstrap,
+        backtest=cfg.backtest,
+    )
+
+
+def rounds_kept(folds: list[FoldInput]) -> int:
+    """The fewest boosting rounds any fold's model kept (train saves the best round's model)."""
+    import lightgbm as lgb
+
+    return min(lgb.Booster(model_str=f.model_text).current_iteration() for f in folds)
+
+
+def diagnostics_section(
+    diag: Diagnostics,
+    design: bs.Design,
+    verdicts: dict[str, int],
+    comparisons: dict[str, bs.Comparison],
+) -> dict[str, float]:
+    """metrics.json's `diagnostics`: the model's symptoms, the bootstrap's blocks, and whether
+    the interval or a win was withheld."""
+    withheld = sum(verdicts[n] != c.verdict for n, c in comparisons.items())
+    return {
+        **diag.section(),
+        "bootstrap_blocks": design.blocks,
+        "interval": int(design.no_interval is None),
+        "wins_withheld": withheld,
+    }
+
+
+def intervals_for(
+    scorers: dict[str, Scorer], t: Targets, metric: str, cfg: BootstrapConfig, horizon: int
+) -> tuple[bs.Design, dict[str, bs.Interval], dict[str, bs.Comparison]]:
+    """The bootstrap design, and every interval and comparison it supports (none, with verdict
+    0, when the test period is too short for its blocks)."""
+    design = bs.check_design(t.n_bars, horizon, cfg)
+    if design.no_interval is not None:
+        return design, *bs.no_interval(scorers, len(t.bar), t.n_bars, metric)
+    return design, *bs.paired_bootstrap(scorers, t.bar, t.n_bars, metric, cfg)
+
+
+def evaluate(
+    table: pd.DataFrame,
+    folds: list[FoldInput],
+    prices: pd.DataFrame,
+    task: Task,
+    cfg: EvaluateConfig,
+    best_iteration: int,
+    *,
+    horizon: int,
+) -> Evaluation:
+    """Predictions, metrics, bootstrap intervals, verdicts and backtest for the test rows;
+    `horizon`: the label's, in bars (the bootstrap's blocks must be longer)."""
+    bs.check_settings(cfg.bootstrap, horizon)
+    pred = test_predictions(table, folds, task, cfg.threshold)
+    t = targets(pred, task)
+    n_tickers = int(pred["ticker"].nunique())
+    headline = resolve_headline(cfg.headline, task, n_tickers)
+    scored = {name: Scored(pred, name, t, cfg.calibration_bins) for name in CONTENDERS}
+
+    metrics: dict[str, Any] = {"test": block_summary(pred, t, len(folds), best_iteration)}
+    for name, s in scored.items():
+        metrics[section_of(name)] = contender_metrics(s, task, n_tickers > 1)
+    metrics["model"].update(confusion(pred, t))
+
+    scorers = {name: headline.score(s) for name, s in scored.items()}
+    design, intervals, comparisons = intervals_for(
+        scorers, t, headline.name, cfg.bootstrap, horizon
+    )
+    metrics[f"bootstrap_{headline.name}"] = bootstrap_section(intervals, comparisons)
+    diag = diagnose(pred, t.bar, rounds_kept(folds), BASELINES, len(folds))
 
     result = backtest(pred, prices, list(CONTENDERS), cfg.backtest)
     metrics["test"].update(
@@ -344,43 +350,20 @@ def evaluate(
     for name, stats in result.stats.items():
         metrics[f"backtest_{name}"] = stats
 
-    fold_rows = []
-    if len(folds) > 1:
-        for f in folds:
-            part = pred[pred["fold"] == f.fold].reset_index(drop=True)
-            tf = targets(part, task)
-            row: dict[str, Any] = {"rows": len(part)}
-            for name in CONTENDERS:
-                row[name] = scorer(headline, part, name, tf, task).point(len(part), tf.n_bars)
-            metrics[f"fold_{f.fold}"] = row
-            fold_rows.append(
-                {
-                    "fold": f.fold,
-                    "start": part["timestamp"].min(),
-                    "end": part["timestamp"].max(),
-                    **row,
-                }
-            )
-
-    context = {
-        "task": task,
-        "headline": headline,
-        "higher_is_better": bs.HIGHER_IS_BETTER[headline],
-        "test_start": pred["timestamp"].min(),
-        "test_end": pred["timestamp"].max(),
-        "tickers": sorted(pred["ticker"].unique().tolist()),
-        "baselines": describe(task),
-        "linear_kind": folds[-1].baselines["linear"]["kind"],
-        "folds": fold_rows,
-        "bootstrap": cfg.bootstrap,
-        "backtest": cfg.backtest,
-    }
+    fold_rows = fold_scores(pred, folds, task, headline, cfg.calibration_bins)
+    for f in fold_rows:
+        metrics[f"fold_{f.fold}"] = f.section()
+    verdicts = final_verdicts(comparisons, diag)
+    metrics["verdict"] = verdicts
+    metrics["diagnostics"] = diagnostics_section(diag, design, verdicts, comparisons)
     return Evaluation(
         metrics=round_floats(metrics),
         predictions=pred,
         backtest=result,
-        headline=headline,
+        headline=headline.name,
         intervals=intervals,
         comparisons=comparisons,
-        context=context,
+        context=evaluation_context(pred, folds, fold_rows, task, cfg),
+        design=design,
+        diagnostics=diag,
     )

@@ -1,5 +1,6 @@
 """Every plot twice: as data (CSV, declared in dvc.yaml for `dvc plots`) and as a PNG for the
-report. Tables are pure functions; `write_plots` is the only writer."""
+report. Tables are pure functions; each `*_plot` writes one plot's CSV and PNG, and
+`write_plots` writes them all."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from updown.assess.evaluate import CONTENDERS, Evaluation, calibration_table, targets
+from updown.assess.evaluate import CONTENDERS, Evaluation
+from updown.assess.scoring import calibration_table, targets
+from updown.contract import CLASSIFICATION
 from updown.io import write_csv, write_with
 
 FPR_GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
@@ -95,93 +98,83 @@ def _save_png(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def _label(name: str, ctx: dict[str, Any]) -> str:
-    if name == "linear":
-        return f"linear ({ctx.get('linear_kind', 'linear')})"
-    return name.replace("_", " ")
-
-
-def write_plots(
-    ev: Evaluation,
-    curves: pd.DataFrame,
-    model_text: str,
-    out_dir: Path,
-    bins: int,
-) -> list[Figure]:
-    """Write every plot's CSV and PNG under `out_dir`; return the figures in report order.
-    `curves`: fold, iteration, train_loss, valid_loss (one fold in holdout mode)."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pred, ctx = ev.predictions, ev.context
-    task = ctx["task"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures = []
+    return plt
 
-    def add(name: str, title: str, caption: str, fig: Any) -> None:
-        path = out_dir / f"{name}.png"
-        _save_png(fig, path)
-        figures.append(Figure(name, title, caption, path))
 
-    # ROC
-    roc = roc_table(pred, task)
+def _saved(fig: Any, out_dir: Path, name: str, title: str, caption: str) -> Figure:
+    path = out_dir / f"{name}.png"
+    _save_png(fig, path)
+    return Figure(name, title, caption, path)
+
+
+def roc_plot(ev: Evaluation, out_dir: Path) -> Figure:
+    roc = roc_table(ev.predictions, ev.context.task)
     write_csv(roc, out_dir / "roc.csv")
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    fig, ax = _pyplot().subplots(figsize=(5.2, 5))
     for name in CONTENDERS:
         ax.plot(
-            roc["fpr"], roc[name], label=_label(name, ctx), color=COLOURS[name],
+            roc["fpr"], roc[name], label=ev.context.label(name), color=COLOURS[name],
             lw=2.2 if name == "model" else 1.1,
         )  # fmt: skip
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test rows")
     ax.legend(fontsize=8, loc="lower right")
-    add(
+    return _saved(
+        fig,
+        out_dir,
         "roc",
         "ROC curve",
         "How well each contender ranks the bars that went up above those that went down. "
         "The dotted diagonal is a coin flip; a curve above it ranks better than chance "
         "(the area under it is the ROC AUC in the table).",
-        fig,
     )
 
-    # calibration
+
+def calibration_plot(ev: Evaluation, out_dir: Path, bins: int) -> Figure:
+    pred, task = ev.predictions, ev.context.task
     cal = calibration_plot_table(pred, task, "model", bins)
     write_csv(cal, out_dir / "calibration.csv")
     lin = calibration_plot_table(pred, task, "linear", bins)
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    fig, ax = _pyplot().subplots(figsize=(5.2, 5))
     lo = float(min(cal["predicted"].min(), cal["observed"].min(), lin["predicted"].min()))
     hi = float(max(cal["predicted"].max(), cal["observed"].max(), lin["predicted"].max()))
     ax.plot([lo, hi], [lo, hi], "k:", lw=0.8, label="perfect calibration")
     ax.plot(cal["predicted"], cal["observed"], "o-", color=COLOURS["model"], label="model")
     ax.plot(
         lin["predicted"], lin["observed"], "s--", color=COLOURS["linear"],
-        label=_label("linear", ctx), lw=1,
+        label=ev.context.label("linear"), lw=1,
     )  # fmt: skip
-    what = "P(up)" if task == "classification" else "return"
+    what = "P(up)" if task == CLASSIFICATION else "return"
     ax.set(
         xlabel=f"predicted {what} (mean of bin)",
-        ylabel="observed share of up" if task == "classification" else "observed mean return",
+        ylabel="observed share of up" if task == CLASSIFICATION else "observed mean return",
         title=f"Calibration, {bins} equal-count bins",
     )
     ax.legend(fontsize=8)
-    add(
+    return _saved(
+        fig,
+        out_dir,
         "calibration",
         "Calibration",
         f"Test rows sorted by the predicted {what} into {bins} bins of equal size: the mean "
         "prediction of each bin against what actually happened. Points on the diagonal mean "
         "the numbers can be taken at face value.",
-        fig,
     )
 
-    # confusion matrix
-    conf = confusion_rows(pred, task)
+
+def confusion_plot(ev: Evaluation, out_dir: Path) -> Figure:
+    conf = confusion_rows(ev.predictions, ev.context.task)
     write_csv(conf, out_dir / "confusion.csv")
     counts = pd.crosstab(conf["actual"], conf["predicted"]).reindex(
         index=["down", "up"], columns=["down", "up"], fill_value=0
     )
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    fig, ax = _pyplot().subplots(figsize=(4.2, 3.8))
     ax.imshow(counts.to_numpy(), cmap="Blues")
     for i in range(2):
         for j in range(2):
@@ -191,64 +184,69 @@ def write_plots(
     ax.set_xticks([0, 1], ["down", "up"])
     ax.set_yticks([0, 1], ["down", "up"])
     ax.set(xlabel="model's call", ylabel="what happened", title="Confusion matrix (model)")
-    add(
+    return _saved(
+        fig,
+        out_dir,
         "confusion",
         "Confusion matrix",
         "Counts of the model's up/down calls against what happened on the test rows. The "
         "diagonal holds the correct calls.",
-        fig,
     )
 
-    # feature importance
+
+def importance_plot(model_text: str, out_dir: Path) -> Figure:
     imp = importance_table(model_text)
     write_csv(imp, out_dir / "importance.csv")
     top = imp.head(20).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = _pyplot().subplots(figsize=(6, 5))
     ax.barh(top["feature"], top["gain"], color=COLOURS["model"])
     ax.set(xlabel="total gain", title="Feature importance (top 20, by gain)")
-    add(
+    return _saved(
+        fig,
+        out_dir,
         "importance",
         "Feature importance",
         "How much each feature reduced the training loss across all splits of the deployed "
         "model. High gain means the model leans on it, not that it predicts out of sample.",
-        fig,
     )
 
-    # loss curve: train and validation on their own axes (their levels differ by the periods'
-    # volatility, which would flatten both lines on one axis)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+
+def loss_plot(curves: pd.DataFrame, best: int, loss_name: str, out_dir: Path) -> Figure:
+    """Train and validation loss on their own axes (their levels differ by the periods'
+    volatility, which would flatten both lines on one axis); `best`: the rounds kept."""
+    fig, (top, bottom) = _pyplot().subplots(2, 1, figsize=(6, 5), sharex=True)
     folds = sorted(curves["fold"].unique())
     for k in folds:
         part = curves[curves["fold"] == k]
         alpha = 1.0 if k == folds[-1] else 0.25
         top.plot(part["iteration"], part["train_loss"], color="#1f77b4", alpha=alpha)
         bottom.plot(part["iteration"], part["valid_loss"], color="#d62728", alpha=alpha)
-    best = int(ev.metrics["test"]["best_iteration"])
-    loss = ctx.get("loss_name", "loss")
     for ax, which in ((top, "train"), (bottom, "validation")):
         ax.axvline(best, color="k", ls=":", lw=0.8, label=f"kept: {best} rounds")
-        ax.set(ylabel=f"{which} {loss}")
+        ax.set(ylabel=f"{which} {loss_name}")
         ax.legend(fontsize=8)
     top.set(title="Loss per boosting round")
     bottom.set(xlabel="boosting round")
-    add(
+    return _saved(
+        fig,
+        out_dir,
         "loss_curve",
         "Loss curve",
         "Training (top) and validation (bottom) loss per boosting round"
         + (" (earlier walk-forward folds faint)" if len(folds) > 1 else "")
         + ". Boosting stops once the validation loss stops improving; the dotted line marks "
         "the rounds kept. A validation loss that never falls means nothing generalised.",
-        fig,
     )
 
-    # equity curve
+
+def equity_plot(ev: Evaluation, out_dir: Path) -> Figure:
     eq = equity_table(ev.backtest.equity)
     write_csv(eq, out_dir / "equity.csv")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _pyplot().subplots(figsize=(7, 4))
     dates = pd.to_datetime(eq["date"])
     for name in [*CONTENDERS, "buy_and_hold"]:
         ax.plot(
-            dates, eq[name], label=_label(name, ctx), color=COLOURS[name],
+            dates, eq[name], label=ev.context.label(name), color=COLOURS[name],
             lw=2.2 if name in ("model", "buy_and_hold") else 0.9,
             ls="-" if name in ("model", "buy_and_hold") else "--",
         )  # fmt: skip
@@ -257,11 +255,34 @@ def write_plots(
     ax.set(ylabel="growth of 1 (net of costs)", title=f"Equity curve, {mode}, test period")
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    add(
+    return _saved(
+        fig,
+        out_dir,
         "equity",
         "Equity curve",
         "What 1 unit of capital became, trading each contender's signal on the bar after it "
         "and paying the costs, next to buying and holding.",
-        fig,
     )
-    return figures
+
+
+def write_plots(
+    ev: Evaluation,
+    curves: pd.DataFrame,
+    model_text: str,
+    out_dir: Path,
+    bins: int,
+    loss_name: str,
+) -> list[Figure]:
+    """Write every plot's CSV and PNG under `out_dir`; return the figures in report order.
+    `curves`: fold, iteration, train_loss, valid_loss (one fold in holdout mode); `loss_name`:
+    the early-stopping loss they measure."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best = int(ev.metrics["test"]["best_iteration"])
+    return [
+        roc_plot(ev, out_dir),
+        calibration_plot(ev, out_dir, bins),
+        confusion_plot(ev, out_dir),
+        importance_plot(model_text, out_dir),
+        loss_plot(curves, best, loss_name, out_dir),
+        equity_plot(ev, out_dir),
+    ]

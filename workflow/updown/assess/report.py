@@ -1,6 +1,10 @@
 """reports/report.html: one self-contained page (plots embedded) that tells a reader who did not
 run the pipeline what was tested, whether the model beat its baselines beyond the noise, and
-what trading it would have done."""
+what trading it would have done. Its first lines say what the model learned (or that it learned
+nothing, or that the test period supports no verdict), generated from the figures; then what was
+tested, what validate left out, the verdict, metrics, backtest and plots. One function per
+section; the sentences come from `updown.assess.report_text`, metric names and definitions from
+the metric registry, backtest figures from the backtest."""
 
 from __future__ import annotations
 
@@ -9,59 +13,23 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
-from updown.assess.bootstrap import Comparison, Interval
-from updown.assess.evaluate import CONTENDERS, Evaluation
+from updown.assess.backtest import FIGURES
+from updown.assess.data_notes import DataNotes, dropped_sentence
+from updown.assess.evaluate import CONTENDERS, Evaluation, section_of
+from updown.assess.metrics import METRICS, display_name
 from updown.assess.plots import Figure
+from updown.assess.report_text import (
+    diagnostics_rules,
+    interval_rules,
+    learned_nothing,
+    model_facts,
+    overall,
+    summary_sentence,
+    verdict_sentences,
+)
+from updown.contract import CLASSIFICATION
+from updown.learn.summary import TrainingSummary
 
-METRIC_NAMES = {
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced accuracy",
-    "roc_auc": "ROC AUC",
-    "log_loss": "log loss",
-    "brier": "Brier score",
-    "ece": "calibration error",
-    "rmse": "RMSE",
-    "mae": "MAE",
-    "ic": "IC",
-    "rank_ic": "rank IC",
-    "ic_mean": "mean IC per bar",
-    "ic_ir": "ICIR",
-    "rank_ic_mean": "mean rank IC per bar",
-    "rank_ic_ir": "rank ICIR",
-    "rank_ic_t": "rank IC t-stat",
-}
-GLOSSARY = {
-    "accuracy": "share of test rows where the up/down call was right.",
-    "balanced_accuracy": "mean of the hit rates on up rows and on down rows; 0.5 for any "
-    "rule that always says the same thing.",
-    "roc_auc": "probability that a random up row is ranked above a random down row; 0.5 is "
-    "no skill.",
-    "log_loss": "mean negative log-likelihood of the stated P(up); lower is better; "
-    "ln 2 = 0.693 for a coin flip.",
-    "brier": "mean squared error of the stated P(up); 0.25 for a constant 0.5.",
-    "ece": "expected calibration error: mean gap between stated and observed frequencies "
-    "over equal-count bins.",
-    "rmse": "root mean squared error of the predicted return.",
-    "mae": "mean absolute error of the predicted return.",
-    "ic": "Pearson correlation of prediction and realised return over all test rows.",
-    "rank_ic": "Spearman (rank) correlation of prediction and realised return over all rows.",
-    "ic_mean": "mean over bars of the cross-sectional Pearson correlation (as Qlib's IC).",
-    "ic_ir": "mean IC divided by its standard deviation across bars (Qlib's ICIR).",
-    "rank_ic_mean": "mean over bars of the cross-sectional rank correlation (Qlib's Rank IC).",
-    "rank_ic_ir": "mean rank IC divided by its standard deviation across bars.",
-    "rank_ic_t": "t-statistic of the mean rank IC (mean / std x sqrt(bars)); above 2 is "
-    "unlikely by chance if bars were independent.",
-}
-BACKTEST_COLUMNS = {
-    "ann_return": ("annual return", True),
-    "ann_return_gross": ("before costs", True),
-    "ann_vol": ("annual volatility", True),
-    "sharpe": ("Sharpe", False),
-    "max_drawdown": ("max drawdown", True),
-    "turnover": ("turnover / bar", False),
-    "exposure": ("exposure", False),
-    "total_return": ("total return", True),
-}
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1060px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -74,6 +42,7 @@ td.l,th.l{text-align:left}tr.model td,tr.model th{font-weight:bold;background:#f
 figure{display:inline-block;vertical-align:top;width:480px;margin:.6em .8em .6em 0}
 figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.88em;color:#444}
 .note{font-size:.9em;color:#444}dt{font-weight:bold}dd{margin:0 0 .4em 1.2em}
+.lead{font-size:1.08em}
 """
 
 
@@ -97,10 +66,8 @@ def _date(ts: Any) -> str:
     return ts.strftime("%Y-%m-%d") if hasattr(ts, "strftime") else str(ts)
 
 
-def _name(name: str, ctx: dict[str, Any]) -> str:
-    if name == "linear":
-        return f"linear ({ctx['linear_kind']})"
-    return name.replace("_", " ")
+def _row_class(name: str) -> str:
+    return "model" if name == "model" else ""
 
 
 def _table(head: Iterable[str], rows: Iterable[tuple[str, list[str], str]]) -> str:
@@ -114,58 +81,178 @@ def _table(head: Iterable[str], rows: Iterable[tuple[str, list[str], str]]) -> s
     return f'<table><tr><th class="l"></th>{h}</tr>{body}</table>'
 
 
-def verdict_sentences(
-    headline: str,
-    comparisons: dict[str, Comparison],
-    confidence: float,
-    ctx: dict[str, Any],
-) -> list[tuple[int, str]]:
-    """One plain sentence per baseline: better, worse, or cannot tell, beyond the interval."""
-    metric = METRIC_NAMES.get(headline, headline)
-    level = f"{confidence:.0%}"
-    out = []
-    for name, cmp in comparisons.items():
-        iv = cmp.improvement
-        base = _name(name, ctx)
-        span = f"{level} interval {_fmt(iv.lo)} to {_fmt(iv.hi)}"
-        if cmp.verdict == 1:
-            text = (
-                f"The model beats the {base} baseline on {metric}: its advantage is "
-                f"{_fmt(iv.point)} ({span}), and the whole interval is above zero."
-            )
-        elif cmp.verdict == -1:
-            text = (
-                f"The model is worse than the {base} baseline on {metric}: its advantage is "
-                f"{_fmt(iv.point)} ({span}), and the whole interval is below zero."
-            )
-        else:
-            text = (
-                f"The model cannot be told apart from the {base} baseline on {metric}: its "
-                f"advantage is {_fmt(iv.point)}, but the {span} includes zero."
-            )
-        out.append((cmp.verdict, text))
-    return out
+# -- the verdict ---------------------------------------------------------------------------------
 
 
-def overall(verdicts: list[tuple[int, str]]) -> tuple[str, str]:
-    wins = sum(v == 1 for v, _ in verdicts)
-    losses = sum(v == -1 for v, _ in verdicts)
-    n = len(verdicts)
-    if wins == n:
-        return "good", f"The model beats all {n} baselines beyond the bootstrap interval."
-    if wins == 0 and losses == 0:
-        return "bad", (
-            f"The model beats none of the {n} baselines beyond the bootstrap interval: on this "
-            "test period its edge, if any, is not distinguishable from noise."
+def _verdict_box(ev: Evaluation) -> str:
+    ctx, d = ev.context, ev.diagnostics
+    reason = ev.design.no_interval
+    verdicts = verdict_sentences(
+        ev.headline, ev.comparisons, ctx.bootstrap.confidence, ctx.linear_kind,
+        degenerate=d.degenerate, no_interval=reason,
+    )  # fmt: skip
+    learned = learned_nothing(d, ctx.task, ctx.linear_kind) if d.degenerate else None
+    cls, summary = overall(verdicts, learned=learned, no_interval=reason)
+    return (
+        f'<div class="verdict {cls}"><p><b>{_esc(summary)}</b></p><ul>'
+        + "".join(f"<li>{_esc(s)}</li>" for _, s in verdicts)
+        + "</ul></div>"
+    )
+
+
+def _interval_table(ev: Evaluation) -> str:
+    """The headline of every contender with its bootstrap interval."""
+    rows = []
+    for name in CONTENDERS:
+        iv = ev.intervals[name]
+        cells = [_fmt(iv.point), _fmt(iv.lo), _fmt(iv.hi)]
+        rows.append((_esc(ev.context.label(name)), cells, _row_class(name)))
+    level = f"{ev.context.bootstrap.confidence:.0%}"
+    return _table([display_name(ev.headline), f"{level} low", f"{level} high"], rows)
+
+
+def verdict_section(ev: Evaluation) -> str:
+    boot, design = ev.context.bootstrap, ev.design
+    better = "higher" if METRICS[ev.headline].higher_is_better else "lower"
+    level = f"{boot.confidence:.0%}"
+    here = (
+        f"Here the {design.n_bars} test bars hold {design.blocks:.1f} blocks of "
+        f"{boot.block_bars} bars"
+        + (f": no interval, as {design.no_interval}." if design.no_interval else ".")
+    )
+    meaning = (
+        f' "Beats" means the whole {level} interval of that advantage is above zero.'
+        if design.no_interval is None
+        else ""
+    )
+    return f"""<h2>Verdict</h2>
+{_verdict_box(ev)}
+<p class="note">Headline metric: <b>{_esc(display_name(ev.headline))}</b>
+({better} is better). Intervals come from a
+moving-block bootstrap over time: {boot.resamples} resamples of whole bars in blocks of
+{boot.block_bars} consecutive bars, so the tickers of a bar and neighbouring bars move together.
+The model's advantage over each baseline is bootstrapped pairwise (both scored on the same
+resample).{meaning} {_esc(interval_rules(design.horizon))} {_esc(here)}</p>
+{_interval_table(ev)}
+"""
+
+
+# -- the metrics ---------------------------------------------------------------------------------
+
+
+def _metric_columns(ev: Evaluation) -> list[str]:
+    """The registry's metrics the model has a value for, in metrics.json's order."""
+    return [c for c in ev.metrics["model"] if c in METRICS]
+
+
+def _metrics_table(ev: Evaluation, cols: list[str]) -> str:
+    rows = []
+    for name in CONTENDERS:
+        sec = ev.metrics[section_of(name)]
+        cells = [_fmt(sec.get(c)) for c in cols]
+        rows.append((_esc(ev.context.label(name)), cells, _row_class(name)))
+    return _table([display_name(c) for c in cols], rows)
+
+
+def _confusion_sentence(ev: Evaluation) -> str:
+    conf = ev.metrics["model"]
+    if ev.context.task != CLASSIFICATION and "tp" not in conf:
+        return ""
+    return (
+        f'<p>Model\'s calls: {conf.get("tp", 0)} right and {conf.get("fp", 0)} wrong "up" calls, '
+        f'{conf.get("tn", 0)} right and {conf.get("fn", 0)} wrong "down" calls.</p>'
+    )
+
+
+def metrics_section(ev: Evaluation) -> str:
+    cols = _metric_columns(ev)
+    glossary = "".join(
+        f"<dt>{METRICS[c].display}</dt><dd>{_esc(METRICS[c].glossary)}</dd>" for c in cols
+    )
+    return f"""<h2>Metrics on the test rows</h2>
+{_metrics_table(ev, cols)}
+{_confusion_sentence(ev)}
+<dl class="note">{glossary}</dl>
+"""
+
+
+# -- the backtest --------------------------------------------------------------------------------
+
+
+def _backtest_table(ev: Evaluation) -> str:
+    rows = []
+    for name in [*CONTENDERS, "buy_and_hold"]:
+        sec = ev.metrics.get(f"backtest_{name}", {})
+        cells = [
+            _pct(sec.get(k)) if pct else _fmt(sec.get(k), 2) for k, (_, pct) in FIGURES.items()
+        ]
+        rows.append((_esc(ev.context.label(name)), cells, _row_class(name)))
+    return _table([label for label, _ in FIGURES.values()], rows)
+
+
+def _strategy_text(ev: Evaluation) -> str:
+    """How each contender's signal becomes positions."""
+    if ev.backtest.mode == "long_flat":
+        return (
+            "Long/flat: hold the instrument (equal weight when there are several) whenever the "
+            "contender calls up, cash otherwise."
         )
-    if wins == 0:
-        return "bad", (
-            f"The model beats none of the {n} baselines beyond the bootstrap interval and is "
-            f"worse than {losses} of them."
+    q = ev.context.backtest.quantile
+    return (
+        f"Long/short: every bar, long the top {q:.0%} of tickers by the "
+        f"contender's score and short the bottom {q:.0%}, each leg equally "
+        "weighted (1 unit long, 1 unit short). A contender that cannot rank (a constant "
+        "score) holds nothing."
+    )
+
+
+def _backtest_sentence(ev: Evaluation) -> str:
+    mb = ev.metrics.get("backtest_model", {})
+    bh = ev.metrics.get("backtest_buy_and_hold", {})
+    return (
+        f"The model's strategy returned {_pct(mb.get('ann_return'))} a year after costs "
+        f"(Sharpe {_fmt(mb.get('sharpe'), 2)}, worst drawdown {_pct(mb.get('max_drawdown'))}); "
+        f"buying and holding returned {_pct(bh.get('ann_return'))} a year "
+        f"(Sharpe {_fmt(bh.get('sharpe'), 2)}, worst drawdown {_pct(bh.get('max_drawdown'))})."
+    )
+
+
+def backtest_section(ev: Evaluation) -> str:
+    bt, t = ev.context.backtest, ev.metrics["test"]
+    return f"""<h2>Backtest</h2>
+<p>{_esc(_backtest_sentence(ev))}</p>
+<p class="note">{_esc(_strategy_text(ev))} The signal of bar <i>t</i> is traded at the
+{_esc(bt.execution)} of bar <i>t</i>+1 and held one bar, so no trade uses a price that was
+unknown when the signal was formed. Costs: {bt.cost_bps:g} basis points per unit of capital
+traded. {t["backtest_bars"]} bars, {t["periods_per_year"]:.0f} bars a year for annualising.
+Sharpe has no risk-free rate subtracted; shorts pay no borrow fee; buy and hold is equal-weight
+over every ticker that trades.</p>
+{_backtest_table(ev)}
+"""
+
+
+# -- walk-forward folds, plots, baselines --------------------------------------------------------
+
+
+def folds_section(ev: Evaluation) -> str:
+    """The headline on each walk-forward fold (nothing for a single holdout)."""
+    ctx = ev.context
+    if not ctx.folds:
+        return "\n"
+    rows = [
+        (
+            str(f.fold),
+            [_date(f.start), _date(f.end), str(f.rows)]
+            + [_fmt(f.scores.get(n)) for n in CONTENDERS],
+            "",
         )
-    return "meh", (
-        f"The model beats {wins} of {n} baselines beyond the bootstrap interval"
-        + (f" and is worse than {losses}." if losses else "; the others are within the noise.")
+        for f in ctx.folds
+    ]
+    head = ["from", "to", "rows", *[_esc(ctx.label(n)) for n in CONTENDERS]]
+    return (
+        "<h2>Walk-forward folds</h2><p>Each fold retrains the model and the baselines on "
+        f"data before its test block; {display_name(ev.headline)} on each fold's own test rows. "
+        "The tables above pool every fold's test rows.</p>" + _table(head, rows) + "\n"
     )
 
 
@@ -178,177 +265,107 @@ def _figure(f: Figure) -> str:
     )
 
 
-def render_report(ev: Evaluation, figures: list[Figure], meta: dict[str, Any]) -> str:
-    """The HTML page. `meta`: label_kind, horizon, objective, metric, split_mode (strings)."""
-    m, ctx = ev.metrics, ev.context
-    t = m["test"]
-    task = ctx["task"]
-    headline = ev.headline
-    boot, bt = ctx["bootstrap"], ctx["backtest"]
-    metric_name = METRIC_NAMES.get(headline, headline)
-    tickers = ctx["tickers"]
-    shown = ", ".join(tickers[:12]) + (
-        f" and {len(tickers) - 12} more" if len(tickers) > 12 else ""
+def plots_section(figures: list[Figure]) -> str:
+    return "<h2>Plots</h2>\n" + "".join(_figure(f) for f in figures) + "\n"
+
+
+def baselines_section(ev: Evaluation) -> str:
+    ctx = ev.context
+    described = "".join(
+        f"<dt>{_esc(ctx.label(n))}</dt><dd>{_esc(d)}</dd>" for n, d in ctx.baselines.items()
     )
-    horizon = meta.get("horizon", "?")
-    what = {
-        "direction": f"whether the price is higher {horizon} bar(s) later (up/down)",
-        "triple_barrier": f"which barrier is touched first within {horizon} bar(s) "
-        "(up = the upper barrier)",
-        "return": f"the log return over the next {horizon} bar(s)",
-    }.get(meta.get("label_kind", ""), f"the label {meta.get('label_kind')!r}")
-
-    # verdict
-    verdicts = verdict_sentences(headline, ev.comparisons, boot.confidence, ctx)
-    cls, summary = overall(verdicts)
-    verdict_html = (
-        f'<div class="verdict {cls}"><p><b>{_esc(summary)}</b></p><ul>'
-        + "".join(f"<li>{_esc(s)}</li>" for _, s in verdicts)
-        + "</ul></div>"
-    )
-
-    # headline intervals
-    ci_rows = []
-    for name in CONTENDERS:
-        iv: Interval = ev.intervals[name]
-        ci_rows.append(
-            (
-                _esc(_name(name, ctx)),
-                [_fmt(iv.point), _fmt(iv.lo), _fmt(iv.hi)],
-                "model" if name == "model" else "",
-            )
-        )
-    level = f"{boot.confidence:.0%}"
-    ci_html = _table([metric_name, f"{level} low", f"{level} high"], ci_rows)
-
-    # metrics
-    cols = [c for c in m["model"] if c not in ("tn", "fp", "fn", "tp")]
-    metric_rows = []
-    for name in CONTENDERS:
-        sec = m["model" if name == "model" else f"baseline_{name}"]
-        metric_rows.append(
-            (
-                _esc(_name(name, ctx)),
-                [_fmt(sec.get(c)) for c in cols],
-                "model" if name == "model" else "",
-            )
-        )
-    metrics_html = _table([METRIC_NAMES.get(c, c) for c in cols], metric_rows)
-    conf = m["model"]
-    confusion_html = (
-        f'<p>Model\'s calls: {conf.get("tp", 0)} right and {conf.get("fp", 0)} wrong "up" calls, '
-        f'{conf.get("tn", 0)} right and {conf.get("fn", 0)} wrong "down" calls.</p>'
-    )
-
-    # backtest
-    bt_rows = []
-    for name in [*CONTENDERS, "buy_and_hold"]:
-        sec = m.get(f"backtest_{name}", {})
-        cells = [
-            _pct(sec.get(k)) if pct else _fmt(sec.get(k), 2)
-            for k, (_, pct) in BACKTEST_COLUMNS.items()
-        ]
-        bt_rows.append((_esc(_name(name, ctx)), cells, "model" if name == "model" else ""))
-    backtest_html = _table([label for label, _ in BACKTEST_COLUMNS.values()], bt_rows)
-    if ev.backtest.mode == "long_flat":
-        how = (
-            "Long/flat: hold the instrument (equal weight when there are several) whenever the "
-            "contender calls up, cash otherwise."
-        )
-    else:
-        how = (
-            f"Long/short: every bar, long the top {bt.quantile:.0%} of tickers by the "
-            f"contender's score and short the bottom {bt.quantile:.0%}, each leg equally "
-            "weighted (1 unit long, 1 unit short). A contender that cannot rank (a constant "
-            "score) holds nothing."
-        )
-    mb = m.get("backtest_model", {})
-    bh = m.get("backtest_buy_and_hold", {})
-    bt_sentence = (
-        f"The model's strategy returned {_pct(mb.get('ann_return'))} a year after costs "
-        f"(Sharpe {_fmt(mb.get('sharpe'), 2)}, worst drawdown {_pct(mb.get('max_drawdown'))}); "
-        f"buying and holding returned {_pct(bh.get('ann_return'))} a year "
-        f"(Sharpe {_fmt(bh.get('sharpe'), 2)}, worst drawdown {_pct(bh.get('max_drawdown'))})."
-    )
-
-    # walk-forward folds
-    folds_html = ""
-    if ctx["folds"]:
-        rows = [
-            (
-                str(f["fold"]),
-                [_date(f["start"]), _date(f["end"]), str(f["rows"])]
-                + [_fmt(f.get(n)) for n in CONTENDERS],
-                "",
-            )
-            for f in ctx["folds"]
-        ]
-        folds_html = (
-            "<h2>Walk-forward folds</h2><p>Each fold retrains the model and the baselines on "
-            f"data before its test block; {metric_name} on each fold's own test rows. The "
-            "tables above pool every fold's test rows.</p>"
-            + _table(["from", "to", "rows", *[_esc(_name(n, ctx)) for n in CONTENDERS]], rows)
-        )
-
-    baselines_html = "".join(
-        f"<dt>{_esc(_name(n, ctx))}</dt><dd>{_esc(d)}</dd>" for n, d in ctx["baselines"].items()
-    )
-    glossary_html = "".join(
-        f"<dt>{METRIC_NAMES[c]}</dt><dd>{_esc(GLOSSARY[c])}</dd>" for c in cols if c in GLOSSARY
-    )
-    figs_html = "".join(_figure(f) for f in figures)
-    split_text = (
-        f"walk-forward over {t['folds']} folds" if t["folds"] > 1 else "one time-ordered holdout"
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>updown report: does the model beat its baselines?</title><style>{CSS}</style></head>
-<body>
-<h1>Does the model beat its baselines?</h1>
-<p>A LightGBM model ({_esc(meta.get("objective", "?"))} objective) predicts {_esc(what)} for
-{len(tickers)} ticker(s) ({_esc(shown)}). It was trained on earlier data, early-stopped on a
-later validation block, and tested on <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
-<b>{_date(ctx["test_start"])}</b> to <b>{_date(ctx["test_end"])}</b> that it never saw
-({_esc(split_text)}). Share of test rows that went up:
-{_pct(t["up_rate"])}. Every baseline is fitted on the same training rows and scored on the
-same test rows.</p>
-
-<h2>Verdict</h2>
-{verdict_html}
-<p class="note">Headline metric: <b>{_esc(metric_name)}</b>
-({"higher" if ctx["higher_is_better"] else "lower"} is better). Intervals come from a
-moving-block bootstrap over time: {boot.resamples} resamples of whole bars in blocks of
-{boot.block_bars} consecutive bars, so the tickers of a bar and neighbouring bars move together.
-The model's advantage over each baseline is bootstrapped pairwise (both scored on the same
-resample). "Beats" means the whole {level} interval of that advantage is above zero.</p>
-{ci_html}
-
-<h2>Metrics on the test rows</h2>
-{metrics_html}
-{confusion_html if task == "classification" or "tp" in conf else ""}
-<dl class="note">{glossary_html}</dl>
-
-<h2>Backtest</h2>
-<p>{_esc(bt_sentence)}</p>
-<p class="note">{_esc(how)} The signal of bar <i>t</i> is traded at the
-{_esc(bt.execution)} of bar <i>t</i>+1 and held one bar, so no trade uses a price that was
-unknown when the signal was formed. Costs: {bt.cost_bps:g} basis points per unit of capital
-traded. {t["backtest_bars"]} bars, {t["periods_per_year"]:.0f} bars a year for annualising.
-Sharpe has no risk-free rate subtracted; shorts pay no borrow fee; buy and hold is equal-weight
-over every ticker that trades.</p>
-{backtest_html}
-{folds_html}
-
-<h2>Plots</h2>
-{figs_html}
-
-<h2>The baselines</h2>
-<dl class="note">{baselines_html}</dl>
+    return f"""<h2>The baselines</h2>
+<dl class="note">{described}</dl>
 <p class="note">Momentum and reversal make hard calls; scoring a hard call as a probability of 0
 or 1 would cost them a log loss of about 18 for every miss. So each call carries the rate at
 which up followed that same call in the training block (for a return label, the mean return that
 followed it). As probabilities the two rules are then the same one-bit model, and they share
 their log loss and Brier score; they differ in their calls and in how they rank rows.</p>
-</body></html>
 """
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+def _what_is_predicted(training: TrainingSummary) -> str:
+    horizon = training.horizon
+    return {
+        "direction": f"whether the price is higher {horizon} bar(s) later (up/down)",
+        "triple_barrier": f"which barrier is touched first within {horizon} bar(s) "
+        "(up = the upper barrier)",
+        "return": f"the log return over the next {horizon} bar(s)",
+    }.get(training.label_kind, f"the label {training.label_kind!r}")
+
+
+def intro_section(ev: Evaluation, training: TrainingSummary) -> str:
+    """What was tested: the model, the label, the tickers and the test period."""
+    ctx, t = ev.context, ev.metrics["test"]
+    tickers = ctx.tickers
+    shown = ", ".join(tickers[:12]) + (
+        f" and {len(tickers) - 12} more" if len(tickers) > 12 else ""
+    )
+    split_text = (
+        f"walk-forward over {t['folds']} folds" if t["folds"] > 1 else "one time-ordered holdout"
+    )
+    what = _what_is_predicted(training)
+    d = ev.diagnostics
+    return f"""<h2>What was tested</h2>
+<p>A LightGBM model ({_esc(training.objective)} objective) predicts {_esc(what)} for
+{len(tickers)} ticker(s) ({_esc(shown)}). It was trained on earlier data, early-stopped on a
+later validation block, and tested on <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
+<b>{_date(ctx.test_start)}</b> to <b>{_date(ctx.test_end)}</b> that it never saw
+({_esc(split_text)}). Share of test rows that went up:
+{_pct(t["up_rate"])}. Every baseline is fitted on the same training rows and scored on the
+same test rows.</p>
+<p class="note" id="diagnostics">{_esc(model_facts(d, ctx.task, ctx.linear_kind))}
+{_esc(diagnostics_rules())}</p>
+"""
+
+
+def summary_section(ev: Evaluation) -> str:
+    """The title and the first lines: what the model learned, in words, from the figures."""
+    d = ev.diagnostics
+    cls = "bad" if d.degenerate else "meh" if ev.design.no_interval else ""
+    return f"""<h1>Does the model beat its baselines?</h1>
+<p class="lead verdict {cls}" id="summary">{_esc(summary_sentence(ev))}</p>
+"""
+
+
+def data_section(notes: DataNotes) -> str:
+    """The tickers validate dropped and why, what it fixed, and its notes."""
+    items = "".join(
+        f"<li><b>{_esc(t)}</b>: {_esc('; '.join(why) or 'no reason recorded')}</li>"
+        for t, why in notes.dropped
+    )
+    fixed = "".join(f"<li>{_esc(t)} (kept): {_esc('; '.join(why))}</li>" for t, why in notes.fixed)
+    extra = "".join(f"<li>{_esc(n)}</li>" for n in notes.notes)
+    lists = "".join(f"<ul>{x}</ul>" for x in (items, fixed + extra) if x)
+    return f"""<h2>Data</h2>
+<p id="validation">{_esc(dropped_sentence(notes))}</p>{lists}
+"""
+
+
+HEAD = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>updown report: does the model beat its baselines?</title><style>{CSS}</style></head>
+<body>
+"""
+
+
+def render_report(
+    ev: Evaluation, figures: list[Figure], training: TrainingSummary, notes: DataNotes
+) -> str:
+    """The HTML page; `training`: what train says about the model (objective, label, horizon);
+    `notes`: what validate left out (reports/validation.json)."""
+    sections = [
+        summary_section(ev),
+        intro_section(ev, training),
+        data_section(notes),
+        verdict_section(ev),
+        metrics_section(ev),
+        backtest_section(ev) + folds_section(ev),
+        plots_section(figures),
+        baselines_section(ev),
+    ]
+    return HEAD + "\n".join(sections) + "</body></html>\n"

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from updown.assess.bootstrap import check_settings
+from updown.assess.data_notes import data_notes
 from updown.assess.evaluate import FoldInput, evaluate
 from updown.assess.plots import write_plots
 from updown.assess.report import render_report
@@ -44,6 +46,8 @@ def fold_inputs(
 def run(a: argparse.Namespace) -> None:
     params = load_params(a.params)
     summary = TrainingSummary.from_json(read_json(a.baselines), a.baselines)
+    check_settings(params.evaluate.bootstrap, summary.horizon)  # before any data is read
+    notes = data_notes(read_json(a.validation))
     labels = read_parquet(a.labels)
     kind = labels.attrs.get("label_kind", params.label.kind)
     if kind != summary.label_kind:
@@ -65,28 +69,30 @@ def run(a: argparse.Namespace) -> None:
         task_for(kind),
         params.evaluate,
         summary.best_iteration,
+        horizon=summary.horizon,
     )
-    ev.context["loss_name"] = summary.metric
     curves = pd.read_csv(Path(a.folds) / "curves.csv")
-    figures = write_plots(ev, curves, model_text, Path(a.plots), params.evaluate.calibration_bins)
-    meta = {
-        "label_kind": kind,
-        "horizon": summary.horizon,
-        "objective": summary.objective,
-        "metric": summary.metric,
-        "split_mode": summary.split_mode,
-    }
+    figures = write_plots(
+        ev,
+        curves,
+        model_text,
+        Path(a.plots),
+        params.evaluate.calibration_bins,
+        loss_name=summary.metric,
+    )
     write_parquet(ev.predictions, a.predictions)
     write_json(ev.metrics, a.metrics)
-    write_text(render_report(ev, figures, meta), a.report)
+    write_text(render_report(ev, figures, summary, notes), a.report)
     boot = ev.metrics[f"bootstrap_{ev.headline}"]
     log.info(
-        "test %s %s (%s..%s), %d rows; verdict vs baselines %s -> %s",
+        "test %s %s (%s..%s), %d rows; verdict vs baselines %s%s%s -> %s",
         ev.headline,
         ev.intervals["model"].point,
         boot.get("model_lo"),
         boot.get("model_hi"),
         len(ev.predictions),
         ev.metrics["verdict"],
+        "; no interval: " + ev.design.no_interval if ev.design.no_interval else "",
+        "; the model learned nothing (see diagnostics)" if ev.diagnostics.degenerate else "",
         a.metrics,
     )

@@ -13,7 +13,8 @@ from updown.config import Params, load_params
 from updown.data.sources import get_fetch
 from updown.errors import UpdownError
 from updown.io import check_ticker, read_json, read_parquet, write_csv
-from updown.serve.predict import answer, fetch_bars, model_profile, parse_as_of, predict_latest
+from updown.serve.predict import answer, fetch_bars, parse_as_of, predict_latest
+from updown.serve.profile import model_profile
 
 log = logging.getLogger("updown")
 

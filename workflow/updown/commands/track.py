@@ -1,4 +1,5 @@
-"""`updown track`: log the completed result as one MLflow run."""
+"""`updown track`: log the completed result as one MLflow run, or link to the run already
+holding the same result."""
 
 from __future__ import annotations
 
@@ -31,6 +32,6 @@ def run(a: argparse.Namespace) -> None:
     )
     run = log_run(params, inputs, Path.cwd())
     write_json(run, a.out)
-    log.info("logged MLflow run %s at %s", run["run_id"], run["tracking_uri"])
+    log.info("%s points at MLflow run %s at %s", a.out, run["run_id"], run["tracking_uri"])
     if run["run_url"]:
         log.info("view it at %s", run["run_url"])

@@ -15,19 +15,40 @@ log = logging.getLogger("updown")
 
 def run(a: argparse.Namespace) -> None:
     params = load_params(a.params)
+    missing = {}
     for ticker in params.data.tickers:
-        if not ticker_path(a.raw_dir, ticker).exists():
-            # dvc.yaml lists each acquire stage's tickers, so a ticker added to params.yaml
-            # after dvc.yaml was rendered has no stage: say so rather than "file not found".
-            raise UpdownError(
-                f"{ticker_path(a.raw_dir, ticker)}: no raw bars for {ticker} of data.tickers; "
-                "acquire it first (`snakemake`, or with DVC: `updown dvc-yaml` after changing "
-                "data.tickers, then `dvc repro`)"
-            )
-    raw = {t: read_parquet(ticker_path(a.raw_dir, t)) for t in params.data.tickers}
-    panel, report = validate_all(raw, params.validate)
-    for ticker in report["summary"]["tickers_dropped"]:
+        path = ticker_path(a.raw_dir, ticker)
+        if path.exists():
+            continue
+        if params.validate.policy_for(ticker) == "drop":
+            missing[ticker] = f"{path} does not exist (acquire fetched nothing for it)"
+            continue
+        # dvc.yaml lists each acquire stage's tickers, so a ticker added to params.yaml
+        # after dvc.yaml was rendered has no stage: say so rather than "file not found".
+        raise UpdownError(
+            f"{path}: no raw bars for {ticker} of data.tickers; acquire it first (`snakemake`, "
+            "or with DVC: `updown dvc-yaml` after changing data.tickers, then `dvc repro`), or "
+            f"set validate.overrides.{ticker}: drop to leave it out"
+        )
+    raw = {
+        t: read_parquet(ticker_path(a.raw_dir, t)) for t in params.data.tickers if t not in missing
+    }
+    panel, report = validate_all(raw, params.validate, missing)
+    summary = report["summary"]
+    for ticker in summary["tickers_dropped"]:
         log.warning("dropped %s: %s", ticker, "; ".join(report["tickers"][ticker]["problems"]))
+    if summary["tickers_split_at_gaps"]:
+        log.warning(
+            "split into segments at gaps longer than validate.max_gap_days=%s: %s",
+            params.validate.max_gap_days,
+            ", ".join(summary["tickers_split_at_gaps"]),
+        )
+    if summary["tickers_without_volume"]:
+        log.warning(
+            "no volume: %s; the volume features will be left out for every ticker "
+            "(validate.zero_volume=drop_features)",
+            ", ".join(summary["tickers_without_volume"]),
+        )
     write_parquet(panel, a.out)
     write_json(report, a.report)
     log.info(

@@ -18,6 +18,9 @@ PACKAGE = "updown"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_DIR = PACKAGE_DIR.parents[1]
 ENTRY = "updown.cli"
+# Modules a module hands to another program by path instead of importing: MLflow runs
+# serve/serving_model.py ("models from code") when it loads the model serving.py logs.
+BY_PATH = {"updown.serve.serving": frozenset({"updown.serve.serving_model"})}
 
 
 def module_path(module: str) -> Path | None:
@@ -44,8 +47,8 @@ def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
+            for branch in node.orelse:
+                visit(branch)
             return
         if isinstance(node, ast.Import | ast.ImportFrom):
             found.append(node)
@@ -81,7 +84,7 @@ def direct_imports(module: str) -> frozenset[str]:
         named.add(target)
         named.update(f"{target}.{alias.name}" for alias in node.names)
     found = {name for name in named if module_path(name) is not None}
-    return frozenset(_with_parents(found))
+    return frozenset(_with_parents(found) | BY_PATH.get(module, frozenset()))
 
 
 def _with_parents(modules: set[str]) -> set[str]:

@@ -1,7 +1,7 @@
 """Bounded memory for a panel too long to hold all its features at once: whole-ticker batches.
 
 Per-ticker features depend on their own ticker's rows only (every window stops at the ticker's
-first row, see updown.panel), so computing them on a group of whole tickers gives exactly the
+first row, and at each segment's after a long gap, see updown.panel), so computing them on a group of whole tickers gives exactly the
 values of one pass over the panel. Cross-sectional ranks compare tickers at the same bar, so they
 are computed once over the whole panel first, on the few columns they rank, and sliced into each
 batch. Peak memory then follows the batch size, not the panel's length.
@@ -46,23 +46,25 @@ def feature_batches(
     cfg: FeaturesConfig,
     intraday: bool = False,
     max_rows: int = MAX_BATCH_ROWS,
+    volume: bool = True,
 ) -> Iterator[pd.DataFrame]:
-    """make_features(panel, cfg, intraday), yielded as whole-ticker batches of rows in panel
-    order with the same columns; concatenated, they equal the one-pass result exactly."""
+    """make_features(panel, cfg, intraday, volume=volume), yielded as whole-ticker batches of
+    rows in panel order with the same columns; concatenated, they equal the one-pass result."""
     batches = ticker_batches(panel["ticker"], max_rows)
     if len(batches) <= 1:
-        yield make_features(panel, cfg, intraday=intraday)
+        yield make_features(panel, cfg, intraday=intraday, volume=volume)
         return
-    names = planned_names(cfg, intraday)
+    names = planned_names(cfg, intraday, volume)
     ranked = [n for n in names if n.startswith("cs_rank_")]
     per_ticker = [n for n in names if n not in ranked]
     ranks = None
     if ranked:
         bases = [n.removeprefix("cs_rank_") for n in ranked]
-        ranks = make_features(panel, cfg, intraday=intraday, only=[*bases, *ranked])[ranked]
+        only = [*bases, *ranked]
+        ranks = make_features(panel, cfg, intraday=intraday, only=only, volume=volume)[ranked]
     for rows in batches:
         part = panel.iloc[rows].reset_index(drop=True)
-        out = make_features(part, cfg, intraday=intraday, only=per_ticker)
+        out = make_features(part, cfg, intraday=intraday, only=per_ticker, volume=volume)
         if ranks is not None:
             for name in ranked:
                 out[name] = ranks[name].to_numpy()[rows]

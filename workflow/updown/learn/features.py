@@ -5,7 +5,9 @@ Each family maps the adjusted panel to named columns, parameterised by its windo
 panel is computed in one vectorised pass per feature: shifts and rolling windows run over entire
 columns and stop at each ticker's first row (see updown.panel), so there is no Python loop over
 rows or tickers, and a value at bar t depends on its own ticker's bars up to t only (the
-cross-sectional ranks, by design, also on the other tickers' values at t).
+cross-sectional ranks, by design, also on the other tickers' values at t). A gap longer than
+validate.max_gap_days starts a new segment (the panel's `segment` column), where every window
+and lag restarts as at a ticker's first row: no feature spans a gap.
 
 The families cover the ideas of Qlib's Alpha158 (names in brackets):
 
@@ -117,7 +119,7 @@ class Bars:
 
     @cached_property
     def pos(self) -> np.ndarray:
-        return position_in_ticker(self.panel["ticker"])
+        return position_in_ticker(self.panel)
 
     def col(self, name: str) -> pd.Series:
         return self.ohlcv[name]
@@ -392,6 +394,18 @@ FAMILIES: list[Family] = [
     correlations,
     candle,
 ]
+#: The families that read volume: `make_features(..., volume=False)` leaves them out, for a
+#: panel holding a ticker without volume (validate.zero_volume: drop_features).
+VOLUME_FAMILIES: tuple[Family, ...] = (volume, correlations)
+
+
+def volume_names(cfg: FeaturesConfig) -> set[str]:
+    """The features of `cfg` that read volume, with their cross-sectional ranks."""
+    if cfg.preset == "qlib14":
+        cfg = qlib14_config(cfg)
+    bars = Bars(pd.DataFrame())  # families only name their thunks here; nothing is computed
+    names = {name for family in VOLUME_FAMILIES for name in family(bars, cfg)}
+    return names | {f"cs_rank_{n}" for n in names}
 
 
 def calendar_columns(timestamp: pd.Series, intraday: bool, tz: str) -> dict[str, Thunk]:
@@ -412,25 +426,31 @@ def calendar_columns(timestamp: pd.Series, intraday: bool, tz: str) -> dict[str,
 
 
 def plan(
-    panel: pd.DataFrame, cfg: FeaturesConfig, intraday: bool
+    panel: pd.DataFrame, cfg: FeaturesConfig, intraday: bool, volume: bool = True
 ) -> tuple[Bars, dict[str, Thunk], list[str]]:
     """Every per-ticker feature `cfg` asks for, unevaluated, and the features to rank across
-    tickers. Nothing is computed yet. The columns depend on `cfg` and `intraday` only, never on
-    the data: with one ticker the ranks are 1.0 (set cross_sectional: [] to leave them out), so
-    a feature table never gains columns when later data brings a second ticker."""
+    tickers. Nothing is computed yet. The columns depend on `cfg`, `intraday` and `volume` only,
+    never on the data: with one ticker the ranks are 1.0 (set cross_sectional: [] to leave them
+    out), so a feature table never gains columns when later data brings a second ticker.
+    `volume=False` leaves out the VOLUME_FAMILIES and the ranks of their features."""
     bars = Bars(panel)
     thunks: dict[str, Thunk] = {}
+    off: set[str] = set()
     for family in FAMILIES:
-        thunks.update(family(bars, cfg))
+        made = family(bars, cfg)
+        if not volume and family in VOLUME_FAMILIES:
+            off.update(made)
+        else:
+            thunks.update(made)
     if cfg.calendar:
         thunks.update(calendar_columns(panel["timestamp"], intraday, cfg.calendar_timezone))
-    unknown = [n for n in cfg.cross_sectional if n not in thunks]
+    unknown = [n for n in cfg.cross_sectional if n not in thunks and n not in off]
     if unknown:
         raise UpdownError(
             f"features.cross_sectional: {unknown} are not features of this configuration "
-            f"(available: {', '.join(thunks)})"
+            f"(available: {', '.join([*thunks, *sorted(off)])})"
         )
-    return bars, thunks, list(cfg.cross_sectional)
+    return bars, thunks, [n for n in cfg.cross_sectional if n not in off]
 
 
 def cross_sectional_ranks(timestamp: pd.Series, frame: pd.DataFrame) -> pd.DataFrame:
@@ -445,17 +465,22 @@ def make_features(
     cfg: FeaturesConfig,
     intraday: bool = False,
     only: Collection[str] | None = None,
+    volume: bool = True,
 ) -> pd.DataFrame:
     """Enabled features for every (ticker, timestamp) of `panel`, float32, NaN where a window is
     not yet full (or a ratio is undefined). Shape: len(panel) rows, ticker + timestamp + features.
 
     `only` restricts the output to these names (cs_rank_<name> included), computing nothing
     else; `cfg.preset == "qlib14"` means `only=QLIB14` with the windows of `qlib14_config`.
+    `volume=False` leaves out every feature that reads volume (VOLUME_FAMILIES), from `only` too.
     """
     check_sorted(panel)
     if cfg.preset == "qlib14":
         cfg, only = qlib14_config(cfg), QLIB14 if only is None else only
-    _, thunks, ranked = plan(panel, cfg, intraday)
+    if only is not None and not volume:
+        off = volume_names(cfg)
+        only = [n for n in only if n not in off]
+    _, thunks, ranked = plan(panel, cfg, intraday, volume)
     names = [*thunks, *(f"cs_rank_{n}" for n in ranked)]
     if only is not None:
         missing = [n for n in only if n not in names]
@@ -486,10 +511,11 @@ def feature_names(features: pd.DataFrame) -> list[str]:
     return [c for c in features.columns if c not in KEYS]
 
 
-def planned_names(cfg: FeaturesConfig, intraday: bool = False) -> list[str]:
+def planned_names(cfg: FeaturesConfig, intraday: bool = False, volume: bool = True) -> list[str]:
     """The feature columns make_features returns under `cfg`, without computing anything."""
     if cfg.preset == "qlib14":
-        return list(QLIB14)
+        off = set() if volume else volume_names(cfg)
+        return [n for n in QLIB14 if n not in off]
     empty = pd.DataFrame({"ticker": pd.Series([], dtype="str"), "timestamp": pd.Series([])})
-    _, thunks, ranked = plan(empty, cfg, intraday)
+    _, thunks, ranked = plan(empty, cfg, intraday, volume)
     return [*thunks, *(f"cs_rank_{n}" for n in ranked)]

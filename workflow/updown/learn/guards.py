@@ -11,6 +11,7 @@ import pandas as pd
 from updown.config import FeaturesConfig, SplitConfig
 from updown.errors import UpdownError
 from updown.learn.features import qlib14_config
+from updown.panel import position_in_ticker, rows_left_in_ticker
 
 
 def longest_window(cfg: FeaturesConfig) -> tuple[int, str]:
@@ -27,17 +28,28 @@ def longest_window(cfg: FeaturesConfig) -> tuple[int, str]:
 
 def check_feature_history(panel: pd.DataFrame, cfg: FeaturesConfig) -> None:
     """Refuse a ticker with no more bars than the longest feature window: every one of its rows
-    would lack that feature. `panel` is the validated price panel."""
+    would lack that feature. `panel` is the validated price panel; a ticker split at gaps
+    (its segments, see updown.panel) needs one segment longer than the window."""
     window, key = longest_window(cfg)
-    counts = panel.groupby("ticker", sort=True).size()
-    short = counts[counts <= window]
+    last = rows_left_in_ticker(panel) == 0  # the last row of each segment
+    runs = pd.DataFrame(
+        {"ticker": panel["ticker"].to_numpy()[last], "bars": position_in_ticker(panel)[last] + 1}
+    )
+    by_ticker = runs.groupby("ticker", sort=True)["bars"]
+    longest, pieces = by_ticker.max(), by_ticker.size()
+    short = longest[longest <= window]
     if len(short):
         ticker, n = str(short.index[0]), int(short.iloc[0])
         others = f" (and {len(short) - 1} more tickers)" if len(short) > 1 else ""
+        if pieces[ticker] > 1:
+            what = f"{n} bars between gaps longer than validate.max_gap_days ({pieces[ticker]} segments)"
+            fix = "raise validate.max_gap_days if those gaps are ordinary closures"
+        else:
+            what = f"{n} bars"
+            fix = f"set validate.min_rows above {window} so validate drops or stops it"
         raise UpdownError(
-            f"ticker {ticker} has only {n} bars{others}, not more than the longest feature "
-            f"window ({window}, {key}): shorten the windows, remove the ticker from "
-            f"data.tickers, or set validate.min_rows above {window} so validate drops or stops it"
+            f"ticker {ticker} has only {what}{others}, not more than the longest feature window "
+            f"({window}, {key}): shorten the windows, remove the ticker from data.tickers, or {fix}"
         )
 
 

@@ -24,7 +24,9 @@ of bar label_end (what holding over the label window earned).
 Volatility (`threshold_unit: volatility`, triple_barrier) is the standard deviation of one-bar
 log returns over the `vol_window` bars ending at t: known at t, no look-ahead in the scale.
 A bar is labelled only when all `horizon` bars after it exist, even when a barrier is touched
-earlier, so which bars get a label never depends on what the price did.
+earlier, so which bars get a label never depends on what the price did. A gap longer than
+validate.max_gap_days ends a ticker's segment (the panel's `segment` column, see updown.panel) as
+its last bar ends the ticker: no label, forward return or volatility reaches across it.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ TOUCHES = ("take", "stop", "vertical")
 
 def forward_log_return(panel: pd.DataFrame, horizon: int) -> tuple[pd.Series, pd.Series]:
     """log(close[t + horizon] / close[t]) per ticker, and the timestamp of bar t + horizon;
-    both NaN / NaT where the ticker's data ends before t + horizon."""
-    left = _rows_left(panel["ticker"])
+    both NaN / NaT where the ticker's data (or segment) ends before t + horizon."""
+    left = _rows_left(panel)
     close = adjusted_ohlc(panel)["close"]
     fwd = np.log(lead(close, horizon, left) / close)
     end = panel["timestamp"].shift(-horizon).where(left >= horizon)
@@ -55,7 +57,7 @@ def trailing_volatility(panel: pd.DataFrame, window: int) -> pd.Series:
     """Standard deviation of one-bar log returns over the `window` bars ending at t, per ticker
     (NaN until the ticker has window + 1 closes)."""
     close = adjusted_ohlc(panel)["close"]
-    pos = position_in_ticker(panel["ticker"])
+    pos = position_in_ticker(panel)
     logc = np.log(close)
     r1 = (logc - logc.shift(1)).where(pos >= 1)
     return rolling(r1, window, pos, "std")
@@ -140,7 +142,7 @@ def triple_barrier_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame
     """
     check_sorted(panel)
     bars = adjusted_ohlc(panel)
-    left = _rows_left(panel["ticker"])
+    left = _rows_left(panel)
     n, h = len(panel), cfg.horizon
     close = bars["close"].to_numpy()
     logc = np.log(close)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from updown.config import SplitConfig, TrainConfig
-from updown.contract import CLASSIFICATION, REGRESSION, feature_columns, task_for
+from updown.contract import CLASSIFICATION, REGRESSION, Task, feature_columns, task_for
 from updown.errors import UpdownError
 from updown.learn.baselines import fit_baselines
 from updown.learn.split import make_folds
@@ -62,7 +62,7 @@ class FoldFit:
 
 @dataclass
 class TrainResult:
-    task: str
+    task: Task
     objective: str
     metric: str
     folds: list[FoldFit]
@@ -102,7 +102,7 @@ def fold_blocks(rows: pd.DataFrame, cfg: SplitConfig) -> list[pd.Series]:
     return folds
 
 
-def check_labels(table: pd.DataFrame, task: str) -> None:
+def check_labels(table: pd.DataFrame, task: Task) -> None:
     if task == CLASSIFICATION:
         bad = set(np.unique(table["label"].to_numpy())) - {0, 1}
         if bad:
@@ -114,7 +114,7 @@ def check_labels(table: pd.DataFrame, task: str) -> None:
         raise UpdownError("labels: a return label must be a finite number on every row")
 
 
-def check_enough_rows(table: pd.DataFrame, blocks: pd.Series, where: str, task: str) -> None:
+def check_enough_rows(table: pd.DataFrame, blocks: pd.Series, where: str, task: Task) -> None:
     counts = blocks.value_counts()
     for block, needed in MIN_ROWS.items():
         have = int(counts.get(block, 0))
@@ -132,7 +132,7 @@ def check_enough_rows(table: pd.DataFrame, blocks: pd.Series, where: str, task: 
         )
 
 
-def objective_and_metric(cfg: TrainConfig, task: str) -> tuple[str, str]:
+def objective_and_metric(cfg: TrainConfig, task: Task) -> tuple[str, str]:
     """The LightGBM objective (chosen by the label unless set) and the early-stopping metric."""
     objective = DEFAULT_OBJECTIVE[task] if cfg.objective == "auto" else cfg.objective
     if objective not in OBJECTIVES[task]:
@@ -174,7 +174,7 @@ def fit_fold(
     blocks: pd.Series,
     names: list[str],
     cfg: TrainConfig,
-    task: str,
+    task: Task,
     objective: str,
     metric: str,
     fold: int,

@@ -1,8 +1,8 @@
 """The MLflow model the track stage logs: raw OHLCV bars in, "up or down, and how sure" out.
 
 `RawBarsModel` computes the features itself with updown.learn.features.make_features (through
-updown.serve.predict.score_bars, the path the predict stage and the CLI take), then scores them with
-the LightGBM booster stored beside it as a text file. `mlflow models serve` and
+updown.serve.scoring.score_bars, the path the predict stage and the CLI take), then scores them
+with the LightGBM booster stored beside it as a text file. `mlflow models serve` and
 `mlflow.pyfunc.load_model` therefore answer from prices, with no second feature code to drift.
 """
 
@@ -15,7 +15,6 @@ from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
-import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -23,10 +22,10 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from updown import config
-from updown.config import build_params
+from updown.config import build_params, read_yaml
 from updown.contract import PRICE_COLUMNS
 from updown.errors import UpdownError
-from updown.serve.predict import ModelProfile, load_booster, score_bars
+from updown.serve.scoring import ModelProfile, load_booster, score_bars
 
 # What the served model imports (updown itself travels as code); pinned to the versions that
 # logged it.
@@ -55,13 +54,11 @@ def pip_requirements(packages: tuple[str, ...] = SERVING_PACKAGES) -> list[str]:
 
 
 class RawBarsModel(PythonModel):  # type: ignore[misc]
-    """Score the last bar of each ticker in a window of raw bars (see updown.serve.predict)."""
+    """Score the last bar of each ticker in a window of raw bars (see updown.serve.scoring)."""
 
     def load_context(self, context: Any) -> None:
         params_file = Path(context.artifacts["params"])
-        self.features = build_params(
-            yaml.safe_load(params_file.read_text()), str(params_file)
-        ).features
+        self.features = build_params(read_yaml(params_file), str(params_file)).features
         self.profile = ModelProfile.from_dict(
             json.loads(Path(context.artifacts["profile"]).read_text())
         )

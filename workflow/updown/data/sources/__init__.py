@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     from updown.config import DataConfig
 
 
-
 class Fetch(Protocol):
     def __call__(self, tickers: list[str], cfg: DataConfig) -> dict[str, pd.DataFrame]: ...
 
 
-SOURCES: dict[str, Fetch] = {"sample": sample.fetch, "csv": csv_folder.fetch, "yfinance": yahoo.fetch}
+SOURCES: dict[str, Fetch] = {
+    "sample": sample.fetch,
+    "csv": csv_folder.fetch,
+    "yfinance": yahoo.fetch,
+}
 
 
 def get_fetch(name: str) -> Fetch:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from updown.data.sources.normalise import normalise
 from updown.errors import UpdownError
 from updown.io import check_ticker
-from updown.data.sources.normalise import normalise
 
 if TYPE_CHECKING:
     from updown.config import CsvConfig, DataConfig

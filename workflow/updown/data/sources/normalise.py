@@ -16,10 +16,20 @@ import pandas as pd
 
 from updown.contract import PRICE_COLUMNS, RAW_COLUMNS
 
-
 # A clock time followed by an ISO 8601 offset: 09:30-05:00, 09:30:00.5+0100, 14:30:00Z. A date
 # alone ("2024-03-08") must not count: its "-08" is a day, not an offset.
 _OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+
+
+# Yahoo's column names (the yfinance source, and the sample, which is Yahoo data) -> ours.
+YAHOO_COLUMNS = {
+    "Open": "open",
+    "High": "high",
+    "Low": "low",
+    "Close": "close",
+    "Adj Close": "adj_close",
+    "Volume": "volume",
+}
 
 
 def _has_offset(text: pd.Series) -> pd.Series:

@@ -12,21 +12,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from updown.data.sources.normalise import YAHOO_COLUMNS, normalise
 from updown.errors import UpdownError
-from updown.data.sources.normalise import normalise
 
 if TYPE_CHECKING:
     from updown.config import DataConfig
 
 SAMPLE_TICKERS = {"^GSPC": "arch.data.sp500", "^IXIC": "arch.data.nasdaq"}
-_COLUMNS = {
-    "Open": "open",
-    "High": "high",
-    "Low": "low",
-    "Close": "close",
-    "Adj Close": "adj_close",
-    "Volume": "volume",
-}
 
 
 def arch_data_file(module: str) -> Path:
@@ -63,7 +55,7 @@ def load_sample(ticker: str) -> pd.DataFrame:
         )
     module = SAMPLE_TICKERS[ticker]
     frame = read_arch_data(arch_data_file(module))
-    table = frame.rename(columns=_COLUMNS).rename_axis("timestamp").reset_index()
+    table = frame.rename(columns=YAHOO_COLUMNS).rename_axis("timestamp").reset_index()
     return normalise(table, "America/New_York", origin=f"{module} (package arch)")
 
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from updown.data.sources.normalise import YAHOO_COLUMNS, normalise
 from updown.errors import UpdownError
-from updown.data.sources.normalise import normalise
 
 if TYPE_CHECKING:
     from updown.config import DataConfig
@@ -31,14 +31,6 @@ _NETWORK_FAILURE = re.compile(
     r"Timeout|ConnectionError|DNSError|ProxyError|SSLError|curl: \((?:5|6|7|28|35|52|56)\)"
 )
 HOURLY_HISTORY_DAYS = 730  # Yahoo refuses 1h bars that start further back than this
-_COLUMNS = {
-    "Open": "open",
-    "High": "high",
-    "Low": "low",
-    "Close": "close",
-    "Adj Close": "adj_close",
-    "Volume": "volume",
-}
 _PRICES = ["Open", "High", "Low", "Close", "Adj Close"]
 
 
@@ -67,7 +59,7 @@ def ticker_bars(frame: pd.DataFrame, ticker: str, cfg: DataConfig) -> pd.DataFra
     bars = bars.dropna(how="all", subset=prices)
     if bars.empty:
         return None
-    table = bars.rename(columns=_COLUMNS).rename_axis("timestamp").reset_index()
+    table = bars.rename(columns=YAHOO_COLUMNS).rename_axis("timestamp").reset_index()
     if cfg.yfinance.auto_adjust:
         # yfinance has already scaled OHLC by the adjustment and dropped "Adj Close"; any such
         # column left is NaN padding from a failed batch-mate.
