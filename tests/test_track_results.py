@@ -14,10 +14,10 @@ import pytest
 import yaml
 from conftest import REPO, run, set_params
 from updown.config import load_params
+from updown.serve import track
 from updown.serve.mlflow_values import headline_metrics, params_to_log, run_name
 from updown.serve.run_files import code_sha256, result_fingerprint
 from updown.serve.store import FINGERPRINT_TAG, KIND, KIND_TAG, MLFLOW_ENV_DEFAULTS
-from updown.serve import track
 from updown.serve.track import TrackInputs, log_run
 
 METRICS = {

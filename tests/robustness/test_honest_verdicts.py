@@ -9,6 +9,7 @@ import dataclasses
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -320,12 +321,16 @@ def test_the_cli_with_a_huge_block_writes_no_beats_and_names_the_dropped_ticker(
 
 
 def test_the_cli_refuses_blocks_no_longer_than_the_horizon_in_one_line(
-    trained_project: Path,
+    trained_project: Path, tmp_path: Path
 ) -> None:
-    where = trained_project
-    write_params(where / "one.yaml", {"evaluate.bootstrap.block_bars": 1},
+    # The schema already refuses 1-bar blocks; a 3-bar label needs blocks of 4 bars or more.
+    where = tmp_path / "trained"
+    shutil.copytree(trained_project, where)
+    summary = json.loads((where / "baselines.json").read_text())
+    (where / "baselines.json").write_text(json.dumps({**summary, "horizon": 3}))
+    write_params(where / "one.yaml", {"evaluate.bootstrap.block_bars": 3},
                  base=where / "params.yaml")  # fmt: skip
     done = cli_evaluate(where, "one.yaml", "one")
-    error_line(done, "evaluate", "evaluate.bootstrap.block_bars: blocks of 1 bar(s)",
-               "label.horizon: 1", "use at least 2")  # fmt: skip
+    error_line(done, "evaluate", "evaluate.bootstrap.block_bars: blocks of 3 bar(s)",
+               "label.horizon: 3", "use at least 4")  # fmt: skip
     assert not (where / "one").exists()  # refused before anything was written
