@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 from updown import config
-from updown.config import build_params, load_params, read_yaml
+from updown.config import build_params, load_params
 from updown.errors import UpdownError
+from updown.safe_yaml import read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -161,7 +161,8 @@ def test_baselines_fit_on_at_most_the_cap_spread_over_the_whole_training_block(
 
 def test_baseline_max_rows_is_validated_by_the_schema() -> None:
     from conftest import REPO
-    from updown.config import build_params, read_yaml
+    from updown.config import build_params
+    from updown.safe_yaml import read_yaml
 
     raw = read_yaml(REPO / "params.yaml")
     assert build_params(raw).train.baseline_max_rows == 250_000

@@ -22,9 +22,10 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from updown import config
-from updown.config import build_params, read_yaml
+from updown.config import build_params
 from updown.contract import PRICE_COLUMNS
 from updown.errors import UpdownError
+from updown.safe_yaml import read_yaml
 from updown.serve.scoring import ModelProfile, load_booster, score_bars
 
 # What the served model imports (updown itself travels as code); pinned to the versions that
