@@ -13,10 +13,11 @@ import pytest
 import yaml
 from conftest import REPO
 from updown.redact import redact, scrub, scrubbed_logs, secrets_of, without_credentials
+from updown.serve.lineage import git_state, orchestrator
 from updown.serve.mlflow_values import curve_to_log, metrics_to_log, params_to_log, safe_name
 from updown.serve.run_files import stage_artifacts
 from updown.serve.store import tracking_uri
-from updown.serve.track import _short_error, git_state, orchestrator
+from updown.serve.track import _short_error
 
 
 def closed_port() -> int:
