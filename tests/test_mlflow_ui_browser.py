@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, project_env, run
+from conftest import BIN, project_env, run, set_params
 from test_mlflow_server import free_port, server_process
 
 pytestmark = [
@@ -63,8 +63,10 @@ def test_make_ui_lists_the_runs_of_the_experiment_in_a_real_browser(
         symlinks=True,
         ignore=shutil.ignore_patterns("mlflow.db*", "mlruns"),
     )
-    for _ in range(2):  # two runs of the same result, in the copy's own store
-        run(["snakemake", "--cores", "2", "--forcerun", "track"], p)
+    # Two distinct results in the copy's own store (an identical one would link to the first).
+    run(["snakemake", "--cores", "2", "--forcerun", "track"], p)
+    set_params(p, {"train.learning_rate": 0.1})
+    run(["snakemake", "--cores", "2"], p)
     client = MlflowClient(tracking_uri=f"sqlite:///{p / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("updown")
     names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
