@@ -1,6 +1,8 @@
 # Helpers shared by the rules. Each rule passes the params.yaml sections it reads through
 # `params:`, so Snakemake reruns it when (and only when) those values change.
 
+import datetime
+
 from updown.dag.acquire_jobs import acquire_jobs
 from updown.dag.code_deps import stage_code
 
@@ -13,6 +15,18 @@ ACQUIRE_JOBS = acquire_jobs(TICKERS, config["data"]["acquire_jobs"])
 def section(name, exclude=()):
     """A params.yaml section, less the keys a rule must not rerun for."""
     return {k: v for k, v in config[name].items() if k not in exclude}
+
+
+def acquire_data():
+    """The data section as acquire reruns on it. `end: null` (up to the newest bar) stands for
+    the current UTC day (hour, for hourly bars): Snakemake reruns acquire when it changes, so
+    the first run of a new day fetches what is new and a second run that day does not."""
+    data = section("data", exclude=["tickers", "acquire_jobs"])
+    if data["end"] is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        hour = "T%H" if data["interval"] == "1h" else ""
+        data["end"] = now.strftime(f"newest on %Y-%m-%d{hour}")
+    return data
 
 
 def scaled(base, per_input_mb, ceiling=None):

@@ -89,6 +89,14 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
 OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
     "acquire": (
         ("--ticker", {"action": "append", "help": "ticker to fetch (repeatable; default: all)"}),
+        (
+            "--end",
+            {
+                "default": None,
+                "help": "fetch up to this date (as data.end, which it overrides) or time (ISO "
+                "8601, UTC without a zone: only bars stamped at or before it; a replay's clock)",
+            },
+        ),
     ),
     "track": (
         ("--baselines", {"default": None, "help": "baselines (JSON), logged as an artifact"}),

@@ -41,9 +41,10 @@ class DataConfig:
     acquire_jobs: int
     interval: str
     start: dt.date
-    end: dt.date
+    end: dt.date | None  # None: up to the newest bar the source has
     csv: CsvConfig
     yfinance: YfinanceConfig
+    overlap_bars: int  # yfinance updates refetch this many stored bars and compare them
 
 
 @dataclass(frozen=True)
@@ -262,9 +263,10 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         acquire_jobs=d["acquire_jobs"],
         interval=d["interval"],
         start=_date(d["start"], f"{source}: data.start"),
-        end=_date(d["end"], f"{source}: data.end"),
+        end=None if d["end"] is None else _date(d["end"], f"{source}: data.end"),
         csv=CsvConfig(**{**d["csv"], "columns": dict(d["csv"]["columns"])}),
         yfinance=YfinanceConfig(**d["yfinance"]),
+        overlap_bars=d["overlap_bars"],
     )
     split = SplitConfig(
         train_end=_date(s["train_end"], f"{source}: split.train_end"),
@@ -279,11 +281,13 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
             f"{source}: label.excess applies to direction and return labels, not triple_barrier "
             "(its barriers follow each ticker's own path)"
         )
-    if data.start >= data.end:
+    if data.end is not None and data.start >= data.end:
         raise UpdownError(
             f"{source}: data.start ({data.start}) must be before data.end ({data.end})"
         )
-    if not data.start < split.train_end < split.valid_end < data.end:
+    # data.end: null (the newest bar) bounds nothing here; train checks the data's own range.
+    end = data.end or dt.date.max
+    if not data.start < split.train_end < split.valid_end < end:
         raise UpdownError(
             f"{source}: split dates must satisfy data.start < split.train_end < split.valid_end "
             f"< data.end; got {data.start} < {split.train_end} < {split.valid_end} < {data.end}"

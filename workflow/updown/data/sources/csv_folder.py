@@ -22,6 +22,8 @@ from updown.io import check_ticker
 if TYPE_CHECKING:
     from updown.config import CsvConfig, DataConfig
 
+_DAY = pd.Timedelta(days=1)
+
 # Everything pandas, pyarrow, gzip and the csv module raise for a file that is not what its
 # name says (binary junk, a truncated .gz, ragged rows, a directory, no permission...).
 _UNREADABLE = (
@@ -110,18 +112,21 @@ def fetch(tickers: list[str], cfg: DataConfig) -> dict[str, pd.DataFrame]:
             f"data.csv.timezone: unknown time zone {cfg.csv.timezone!r} "
             "(use an IANA name such as America/New_York or UTC)"
         ) from exc
-    end = pd.Timestamp(cfg.end, tz=cfg.csv.timezone) + pd.Timedelta(days=1)
+    # data.end is inclusive; None: up to the newest bar
+    end = None if cfg.end is None else pd.Timestamp(cfg.end, tz=cfg.csv.timezone) + _DAY
     out = {}
     for ticker in tickers:
         bars = load_file(source_file(cfg.csv, ticker), cfg.csv)
         if isinstance(bars.get("timestamp", pd.Series()).dtype, pd.DatetimeTZDtype):
-            mask = (bars["timestamp"] >= start) & (bars["timestamp"] < end)
+            mask = bars["timestamp"] >= start
+            if end is not None:
+                mask &= bars["timestamp"] < end
             attrs = dict(bars.attrs)
             if len(bars) and not mask.any():
                 first, last = bars["timestamp"].min(), bars["timestamp"].max()
                 span = (
                     f"the file's {len(bars)} rows run from {first.date()} to {last.date()}, none "
-                    f"between data.start {cfg.start} and data.end {cfg.end}"
+                    f"between data.start {cfg.start} and data.end {cfg.end or 'newest'}"
                 )
                 attrs["note"] = "; ".join(filter(None, [attrs.get("note"), span]))
             bars = bars.loc[mask].reset_index(drop=True)
