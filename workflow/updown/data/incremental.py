@@ -140,12 +140,17 @@ def overlap_revision(stored: pd.DataFrame, fresh: pd.DataFrame, since: pd.Timest
     return None
 
 
-def append(stored: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
-    """The stored bars before the newest, then the answer's bars from the newest stored on."""
+def append(stored: pd.DataFrame, fresh: pd.DataFrame, origin: str | None = None) -> pd.DataFrame:
+    """The stored bars before the newest, then the answer's bars from the newest stored on;
+    `attrs` the answer's, with `origin` (if given) naming where the whole snapshot came from."""
     last = stored["timestamp"].iloc[-1]
-    head = stored[stored["timestamp"] < last]
-    tail = fresh[fresh["timestamp"] >= last].astype(dict(head.dtypes))
-    return pd.concat([head, tail], ignore_index=True)
+    tail = fresh[fresh["timestamp"] >= last]
+    # In the answer's dtypes: Parquet keeps second timestamps as milliseconds, so the stored
+    # ones read back in another unit than the source's; the file then says which.
+    head = stored[stored["timestamp"] < last].astype(dict(tail.dtypes))
+    out = pd.concat([head, tail], ignore_index=True)
+    out.attrs = {**fresh.attrs, **({"origin": origin} if origin is not None else {})}
+    return out
 
 
 def _ratio(old: pd.Series, new: pd.Series) -> float | None:
@@ -241,7 +246,10 @@ def update(
         if found is not None:
             revised[ticker] = found
             continue
-        bars = append(snap.bars, fresh)
+        # The origin a whole fetch would give (the request's start is data.start), so that an
+        # append writes the same bytes as one fetch of the whole range.
+        origin = str(fresh.attrs.get("origin", "")).replace(f" {p.start}..", f" {cfg.start}..")
+        bars = append(snap.bars, fresh, origin or None)
         ts = snap.bars["timestamp"]
         matched = int(((ts >= p.since) & (ts < ts.iloc[-1])).sum())
         note = f"{len(bars) - len(ts)} new bars appended ({p.why}; {matched} stored bars matched)"
