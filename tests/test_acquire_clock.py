@@ -64,7 +64,9 @@ def csv_project(tmp_path: Path) -> Path:
 
 def acquire(project: Path, *extra: str) -> tuple[int, Path]:
     out = project / "raw"
-    code = main(["acquire", "--params", str(project / "params.yaml"), "--out-dir", str(out), *extra])
+    code = main(
+        ["acquire", "--params", str(project / "params.yaml"), "--out-dir", str(out), *extra]
+    )
     return code, out
 
 
@@ -140,12 +142,16 @@ BARS = pd.DataFrame(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=-(10**15), max_value=400 * 3600 * 10**9))
-def test_up_to_keeps_exactly_the_bars_at_or_before_the_clock(offset_ns: int) -> None:
+@given(st.integers(min_value=-(10**15), max_value=400 * 3600 * 10**9), st.booleans())
+def test_up_to_keeps_exactly_the_bars_at_or_before_the_clock(
+    offset_ns: int, shuffled: bool
+) -> None:
+    bars = BARS.sample(frac=1.0, random_state=7) if shuffled else BARS  # sorted: bisection
     clock = BARS["timestamp"].iloc[0] + pd.Timedelta(offset_ns, "ns")
-    shown = up_to(BARS, clock)
+    shown = up_to(bars, clock)
     assert (shown["timestamp"] <= clock).all()
-    assert len(shown) == int((BARS["timestamp"] <= clock).sum())  # and nothing is held back
+    expected = bars[bars["timestamp"] <= clock]  # nothing after it, nothing held back
+    assert shown["close"].tolist() == expected["close"].tolist()
 
 
 def test_parse_end_reads_a_date_as_data_end_and_a_time_as_a_cut() -> None:

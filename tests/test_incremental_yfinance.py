@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import set_params
-from test_source_yfinance import FakeSession, FakeYahoo, load, ny_midnights_utc, yahoo  # noqa: F401
+from test_source_yfinance import (  # noqa: F401 (yahoo: fixture)
+    FakeSession,
+    FakeYahoo,
+    load,
+    ny_midnights_utc,
+    yahoo,
+)
 from updown.cli import main
 from updown.data.incremental import describe_revision
 from updown.data.snapshot import SNAPSHOT_KEY
@@ -154,7 +160,9 @@ def epoch(day: str) -> int:
 
 
 def test_a_later_end_fetches_only_new_bars_plus_the_overlap_and_appends(
-    project: Path, yahoo: FakeYahoo, capsys: pytest.CaptureFixture[str]
+    project: Path,
+    yahoo: FakeYahoo,  # noqa: F811 (the imported fixture)
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     serve(yahoo, both())
     assert acquire(project, A) == 0
@@ -187,7 +195,8 @@ def test_a_later_end_fetches_only_new_bars_plus_the_overlap_and_appends(
 
 
 def test_end_null_asks_up_to_now_and_nothing_new_leaves_the_snapshot_byte_identical(
-    project: Path, yahoo: FakeYahoo
+    project: Path,
+    yahoo: FakeYahoo,  # noqa: F811 (the imported fixture)
 ) -> None:
     serve(yahoo, both())
     assert acquire(project, None) == 0
@@ -204,7 +213,8 @@ def test_end_null_asks_up_to_now_and_nothing_new_leaves_the_snapshot_byte_identi
 
 
 def test_a_split_between_fetches_refetches_the_ticker_whole_and_validate_reports_it(
-    project: Path, yahoo: FakeYahoo
+    project: Path,
+    yahoo: FakeYahoo,  # noqa: F811 (the imported fixture)
 ) -> None:
     serve(yahoo, both(A))
     assert acquire(project, A) == 0
@@ -247,7 +257,10 @@ def test_a_split_between_fetches_refetches_the_ticker_whole_and_validate_reports
     assert "AAPL (split x0.25 from 2024-03-01)" in note
 
 
-def test_a_dividend_between_fetches_is_recorded_as_one(project: Path, yahoo: FakeYahoo) -> None:
+def test_a_dividend_between_fetches_is_recorded_as_one(
+    project: Path,
+    yahoo: FakeYahoo,  # noqa: F811 (the imported fixture)
+) -> None:
     serve(yahoo, both(A))
     assert acquire(project, A) == 0
     serve(yahoo, both(B))
@@ -261,7 +274,8 @@ def test_a_dividend_between_fetches_is_recorded_as_one(project: Path, yahoo: Fak
 
 
 def test_a_volume_correction_and_a_provisional_newest_bar_are_not_revisions(
-    project: Path, yahoo: FakeYahoo
+    project: Path,
+    yahoo: FakeYahoo,  # noqa: F811 (the imported fixture)
 ) -> None:
     serve(yahoo, both(A))
     assert acquire(project, A) == 0
@@ -280,7 +294,8 @@ def test_a_volume_correction_and_a_provisional_newest_bar_are_not_revisions(
 
 
 def test_a_changed_data_start_or_an_unrecorded_snapshot_is_fetched_whole(
-    project: Path, yahoo: FakeYahoo
+    project: Path,
+    yahoo: FakeYahoo,  # noqa: F811 (the imported fixture)
 ) -> None:
     serve(yahoo, both())
     assert acquire(project, A) == 0
@@ -315,7 +330,10 @@ class FailingFrom(FakeYahoo):
 
 @pytest.mark.parametrize("fails_from", [1, 2], ids=["the-overlap-request", "the-refetch"])
 def test_a_failed_second_fetch_keeps_the_first_snapshots_byte_identical(
-    project: Path, yahoo: FakeYahoo, monkeypatch: pytest.MonkeyPatch, fails_from: int
+    project: Path,
+    yahoo: FakeYahoo,  # noqa: F811 (the imported fixture)
+    monkeypatch: pytest.MonkeyPatch,
+    fails_from: int,
 ) -> None:
     from yfinance import multi
 

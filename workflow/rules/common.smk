@@ -18,9 +18,8 @@ def section(name, exclude=()):
 
 
 def acquire_data():
-    """The data section as acquire reruns on it. `end: null` (up to the newest bar) stands for
-    the current UTC day (hour, for hourly bars): Snakemake reruns acquire when it changes, so
-    the first run of a new day fetches what is new and a second run that day does not."""
+    """The data section acquire reruns on. `end: null` (the newest bar) stands for
+    the current UTC day (hour, for 1h bars): a new day reruns acquire once."""
     data = section("data", exclude=["tickers", "acquire_jobs"])
     if data["end"] is None:
         now = datetime.datetime.now(datetime.timezone.utc)

@@ -57,12 +57,20 @@ def with_end(cfg: DataConfig, text: str | None) -> tuple[DataConfig, pd.Timestam
 def up_to(bars: pd.DataFrame, until: pd.Timestamp | None) -> pd.DataFrame:
     """The bars stamped at or before `until` (all of them when None), `attrs` kept.
 
-    Timestamps a source could not parse are left as they are, for validate to name.
+    Timestamps a source could not parse are left as they are, for validate to name. A replay
+    reads its source once and cuts it with this at every step: reading the 404 files of the
+    S&P folder takes seconds, cutting them a fraction of one.
     """
     ts = bars.get("timestamp")
     if until is None or ts is None or not isinstance(ts.dtype, pd.DatetimeTZDtype):
         return bars
-    out = bars.loc[ts <= until].reset_index(drop=True)
+    if ts.is_monotonic_increasing:  # the usual case: a prefix, found by bisection
+        # in the column's unit, rounded down: a bar at or before `until` is at or before that
+        unit = ts.dt.unit
+        at = until.floor(pd.Timedelta(1, unit)).as_unit(unit)
+        out = bars.iloc[: int(ts.searchsorted(at, side="right"))]
+    else:
+        out = bars.loc[ts <= until].reset_index(drop=True)
     out.attrs = dict(bars.attrs)
     return out
 

@@ -79,9 +79,7 @@ def latest_allowed(cfg: DataConfig, until: pd.Timestamp | None) -> pd.Timestamp 
     return next_day.tz_convert("UTC") - pd.Timedelta(1, "ns")
 
 
-def plan(
-    snapshot: Snapshot | None, cfg: DataConfig, latest: pd.Timestamp | None
-) -> Plan:
+def plan(snapshot: Snapshot | None, cfg: DataConfig, latest: pd.Timestamp | None) -> Plan:
     """Append to `snapshot` when it was fetched with the same settings and ends before
     `latest`; otherwise fetch whole (and say why)."""
     if snapshot is None:
@@ -155,7 +153,7 @@ def append(stored: pd.DataFrame, fresh: pd.DataFrame, origin: str | None = None)
 
 def _ratio(old: pd.Series, new: pd.Series) -> float | None:
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (new.to_numpy(dtype="float64") / old.to_numpy(dtype="float64"))
+        ratio = new.to_numpy(dtype="float64") / old.to_numpy(dtype="float64")
     ratio = ratio[np.isfinite(ratio)]
     return round(float(np.median(ratio)), 8) if ratio.size else None
 
@@ -177,21 +175,17 @@ def describe_revision(
     bars), the first and last changed bar, counts, and the median ratio new/old per changed
     column over the changed bars. `found` is what the overlap showed, `update_to` the end the
     update asked for."""
-    joined = stored.merge(full, on="timestamp", how="inner", suffixes=("_old", "_new"))
-    old = joined[[f"{c}_old" for c in _COMPARED if f"{c}_old" in joined]]
-    new = joined[[f"{c}_new" for c in _COMPARED if f"{c}_new" in joined]]
-    diffs = changes(old.set_axis([c[:-4] for c in old.columns], axis=1),
-                    new.set_axis([c[:-4] for c in new.columns], axis=1))  # fmt: skip
-    any_changed = np.zeros(len(joined), dtype=bool)
+    old, new = stored.set_index("timestamp"), full.set_index("timestamp")
+    common = old.index.intersection(new.index)
+    old, new = old.loc[common].reset_index(), new.loc[common].reset_index()
+    diffs = changes(old, new)
+    any_changed = np.zeros(len(common), dtype=bool)
     for diff in diffs.values():
         any_changed |= diff
     columns = [c for c, diff in diffs.items() if diff.any()]
-    ratios = {
-        c: _ratio(joined.loc[diffs[c], f"{c}_old"], joined.loc[diffs[c], f"{c}_new"])
-        for c in columns
-    }
+    ratios = {c: _ratio(old.loc[diffs[c], c], new.loc[diffs[c], c]) for c in columns}
     last_stored = stored["timestamp"].iloc[-1]
-    changed_at = joined.loc[any_changed, "timestamp"]
+    changed_at = old.loc[any_changed, "timestamp"]
     in_range = full[full["timestamp"] <= last_stored]
     return {
         "update_to": update_to,
@@ -200,7 +194,7 @@ def describe_revision(
         "kind": _kind(ratios, columns),
         "from_bar": changed_at.iloc[0].isoformat() if len(changed_at) else None,
         "to_bar": changed_at.iloc[-1].isoformat() if len(changed_at) else None,
-        "bars_compared": len(joined),
+        "bars_compared": len(common),
         "bars_changed": int(any_changed.sum()),
         "bars_added": int((~in_range["timestamp"].isin(stored["timestamp"])).sum()),
         "bars_removed": int((~stored["timestamp"].isin(full["timestamp"])).sum()),
@@ -217,8 +211,10 @@ def _fetch_grouped(
     for ticker, p in plans.items():
         groups.setdefault(p.start, []).append(ticker)
     answers: dict[str, pd.DataFrame] = {}
-    for start, tickers in sorted(groups.items(), key=lambda g: (g[0] is not None, g[0] or 0)):
-        answers.update(fetch(tickers, cfg if start is None else dataclasses.replace(cfg, start=start)))
+    for start, tickers in sorted(groups.items(), key=lambda g: (g[0] is not None, str(g[0]))):
+        answers.update(
+            fetch(tickers, cfg if start is None else dataclasses.replace(cfg, start=start))
+        )
     return answers
 
 
