@@ -8,13 +8,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pip's notes about unused local indexes are noise here.
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: run test lint unit ui bench lock dvc.yaml clean help
+.PHONY: run test lint unit ui bench sweep lock dvc.yaml clean help
 
 help:
 	@echo "make run    - run the whole pipeline (snakemake) on the embedded sample"
 	@echo "make test   - lint, type-check and run the test suite"
 	@echo "make ui     - open the MLflow UI on http://127.0.0.1:5000"
 	@echo "make bench  - speed and memory benchmarks (needs ../shared)"
+	@echo "make sweep  - a grid of configurations chosen on validation, the winner tested once"
 	@echo "make lock   - re-pin requirements.lock from requirements.in"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -48,6 +49,11 @@ ui: $(STAMP)
 	case "$$uri" in http*) echo "runs are on the tracking server $$uri: open it in a browser"; exit 0;; esac; \
 	echo "MLflow UI for $$uri on http://127.0.0.1:$${PORT:-5000}"; \
 	exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${PORT:-5000}
+
+# A grid in params-style keys, as `dvc exp run -S` takes them: make sweep SWEEP="-S train.x=1,2 ...".
+SWEEP ?= -S train.learning_rate=0.01,0.03,0.1 -S train.num_leaves=7,31
+sweep: $(STAMP)
+	$(BIN)/updown sweep $(SWEEP) --cores $(CORES)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --cores $(CORES) $(BENCH_ARGS)

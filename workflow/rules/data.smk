@@ -38,7 +38,14 @@ rule validate:
         code=code("validate"),
     output:
         prices=update("data/interim/prices.parquet"),
-        report=update("reports/validation.json"),
+        report=update(
+            report(
+                "reports/validation.json",
+                caption="../report/validation.rst",
+                category="1. Validate",
+                labels={"output": "validation.json"},
+            )
+        ),
     log:
         "logs/validate.log",
     benchmark:

@@ -7,7 +7,14 @@ rule train:
         model=update("models/model.txt"),
         folds=update(directory("models/folds")),
         baselines=update("models/baselines.json"),
-        curve=update("reports/train_curve.csv"),
+        curve=update(
+            report(
+                "reports/train_curve.csv",
+                caption="../report/train_curve.rst",
+                category="3. Train",
+                labels={"output": "train_curve.csv"},
+            )
+        ),
     log:
         "logs/train.log",
     benchmark:
@@ -38,10 +45,33 @@ rule evaluate:
         validation="reports/validation.json",
         code=code("evaluate"),
     output:
-        metrics=update("reports/metrics.json"),
-        plots=update(directory("reports/plots")),
+        metrics=update(
+            report(
+                "reports/metrics.json",
+                caption="../report/metrics.rst",
+                category="4. Evaluate",
+                labels={"output": "metrics.json"},
+            )
+        ),
+        plots=update(
+            report(
+                directory("reports/plots"),
+                patterns=["{name}.png"],
+                caption="../report/plots.rst",
+                category="4. Evaluate",
+                subcategory="Plots",
+                labels={"figure": "{name}"},
+            )
+        ),
         predictions=update("reports/predictions.parquet"),
-        report=update("reports/report.html"),
+        report=update(
+            report(
+                "reports/report.html",
+                caption="../report/report.rst",
+                category="4. Evaluate",
+                labels={"output": "report.html"},
+            )
+        ),
     log:
         "logs/evaluate.log",
     benchmark:

@@ -14,7 +14,14 @@ rule track:
         folds="models/folds",
         code=code("track"),
     output:
-        update("reports/mlflow_run.json"),
+        update(
+            report(
+                "reports/mlflow_run.json",
+                caption="../report/mlflow_run.rst",
+                category="5. Track and predict",
+                labels={"output": "mlflow_run.json"},
+            )
+        ),
     log:
         "logs/track.log",
     benchmark:
@@ -47,7 +54,14 @@ rule predict:
         run="reports/mlflow_run.json",
         code=code("predict"),
     output:
-        update("reports/latest.csv"),
+        update(
+            report(
+                "reports/latest.csv",
+                caption="../report/latest.rst",
+                category="5. Track and predict",
+                labels={"output": "latest.csv"},
+            )
+        ),
     log:
         "logs/predict.log",
     benchmark:

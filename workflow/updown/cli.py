@@ -84,6 +84,10 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
     "predict": ("score the latest bar of each ticker (--out), or answer for one (--ticker)", ()),
     "dvc-yaml": ("render dvc.yaml from the Snakefile (or --check it)", ()),
+    "sweep": (
+        "score a grid of configurations on the validation block, the winner on test once",
+        (),
+    ),
     "store": ("print the MLflow store the track stage logs to (what `make ui` opens)", ()),
 }
 OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
@@ -120,6 +124,18 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
             },
         ),
         ("--json", {"action": "store_true", "help": "print the answer as JSON"}),
+    ),
+    "sweep": (
+        (
+            "-S",
+            {
+                "dest": "set",
+                "action": "append",
+                "metavar": "KEY=V1,V2",
+                "help": "params key and its values, as dvc exp run -S (repeatable: a grid)",
+            },
+        ),
+        ("--cores", {"type": int, "default": 2, "help": "cores for each pipeline run"}),
     ),
     "dvc-yaml": (
         ("--check", {"action": "store_true", "help": "exit 1 if dvc.yaml is not current"}),

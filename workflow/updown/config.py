@@ -158,6 +158,7 @@ class EvaluateConfig:
     calibration_bins: int
     bootstrap: BootstrapConfig
     backtest: BacktestConfig
+    block: str  # test (the untouched test block) | validation (what a sweep chooses by)
 
 
 @dataclass(frozen=True)

@@ -309,11 +309,17 @@ def intro_section(ev: Evaluation, training: TrainingSummary) -> str:
     )
     what = _what_is_predicted(training)
     d = ev.diagnostics
+    scored = (
+        "scored on the <b>validation block</b> it was early-stopped on (evaluate.block: "
+        "validation, how a sweep compares configurations; the test block was not read):"
+        if ev.metrics.get("scored_block") == "validation"
+        else "tested on"
+    )
     return f"""<h2>What was tested</h2>
 <p>A LightGBM model ({_esc(training.objective)} objective) predicts {_esc(what)} for
 {len(tickers)} ticker(s) ({_esc(shown)}). It was trained on earlier data, early-stopped on a
-later validation block, and tested on <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
-<b>{_date(ctx.test_start)}</b> to <b>{_date(ctx.test_end)}</b> that it never saw
+later validation block, and {scored} <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
+<b>{_date(ctx.test_start)}</b> to <b>{_date(ctx.test_end)}</b>
 ({_esc(split_text)}). Share of test rows that went up:
 {_pct(t["up_rate"])}. Every baseline is fitted on the same training rows and scored on the
 same test rows.</p>

@@ -18,6 +18,7 @@ from updown.config import load_params
 from updown.contract import task_for
 from updown.errors import UpdownError
 from updown.io import read_json, read_parquet, write_json, write_parquet, write_text
+from updown.learn.split import scored_blocks
 from updown.learn.summary import TrainingSummary
 from updown.learn.tables import read_training_table, training_keys
 from updown.learn.train import fold_blocks
@@ -56,7 +57,11 @@ def run(a: argparse.Namespace) -> None:
             f"holds {kind!r}: rerun train"
         )
     # The folds come from the label columns alone; only the test rows' features are read.
-    blocks = fold_blocks(training_keys(a.features, labels)[0], params.split)
+    blocks = scored_blocks(
+        fold_blocks(training_keys(a.features, labels)[0], params.split),
+        params.evaluate.block,
+        params.split.mode,
+    )
     tested = np.flatnonzero(np.logical_or.reduce([(b == "test").to_numpy() for b in blocks]))
     table = read_training_table(a.features, labels, keep=tested)
     blocks = [b.iloc[tested].reset_index(drop=True) for b in blocks]
@@ -71,6 +76,9 @@ def run(a: argparse.Namespace) -> None:
         summary.best_iteration,
         horizon=summary.horizon,
     )
+    # Which block the figures describe: a sweep reads it back, the report words it.
+    ev.metrics["scored_block"] = params.evaluate.block
+    ev.metrics["headline"] = ev.headline
     curves = pd.read_csv(Path(a.folds) / "curves.csv")
     figures = write_plots(
         ev,
