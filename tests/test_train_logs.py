@@ -46,6 +46,7 @@ def train(root: Path, rounds: int, name: str) -> tuple[list[str], str]:
     return (root / f"{name}.log").read_text().splitlines(), err
 
 
+@pytest.mark.slow
 def test_the_train_log_has_the_same_few_lines_whatever_the_number_of_rounds(tables: Path) -> None:
     few, few_err = train(tables, 3, "few")
     many, many_err = train(tables, 60, "many")

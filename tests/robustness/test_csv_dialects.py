@@ -140,6 +140,7 @@ def test_a_date_that_misses_date_format_is_named(tmp_path: Path) -> None:
         acquire_and_validate(tmp_path, csv_text(GOOD), date_format="%d/%m/%Y")
 
 
+@pytest.mark.slow
 def test_the_cli_names_the_file_the_ticker_and_data_csv_sep(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "EU.csv").write_text(GOOD.to_csv(index=False, sep=";"))
