@@ -55,6 +55,7 @@ def assert_same_dag(snake: dict, dvc: dict) -> None:
             assert any(p == dep or p.startswith(dep + "/") for p in job["inputs"]), (name, dep)
 
 
+@pytest.mark.slow
 def test_committed_dvc_yaml_is_rendered_from_the_current_snakefile() -> None:
     done = run(["updown", "dvc-yaml", "--check"], REPO, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -280,6 +280,7 @@ def run_cli(where, out: str) -> None:
     assert o.is_dir()
 
 
+@pytest.mark.slow
 def test_the_cli_writes_every_fold_every_plot_and_the_same_bytes_twice(tmp_path) -> None:
     write_inputs(tmp_path)
     run_cli(tmp_path, "a")

@@ -30,6 +30,9 @@ from updown.config import load_params
 from updown.learn.features import make_features, planned_names, volume_names
 from updown.learn.label import make_labels
 
+# Every test here runs the real `updown` CLI: `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
+
 PARAMS = {
     "data.source": "csv",
     "data.start": "2000-01-01",

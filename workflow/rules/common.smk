@@ -50,4 +50,7 @@ def code(command):
     source by updown.dag.code_deps) and the lock file that pins every library under them: an
     edit to either reruns the stage, and what follows it. Snakemake's own `code` trigger only
     sees the shell line, not the package behind it."""
-    return [*stage_code(command), "requirements.lock"]
+    files = [*stage_code(command), "requirements.lock"]
+    # Relative to the working directory, which `--directory` moves (make run-hourly); from the
+    # project folder these are the paths as written.
+    return [os.path.relpath(os.path.join(workflow.basedir, f)) for f in files]

@@ -89,6 +89,10 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (),
     ),
     "store": ("print the MLflow store the track stage logs to (what `make ui` opens)", ()),
+    "params": (
+        "write --params with an overlay's keys laid over it (make run-hourly)",
+        (("--overlay", "the keys to change (YAML)"), ("--out", "the merged params file")),
+    ),
 }
 OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
     "acquire": (

@@ -23,6 +23,11 @@ class CsvConfig:
     pattern: str
     timezone: str
     columns: dict[str, str | None]
+    sep: str
+    date_format: str | None  # strftime codes; None: ISO and other unambiguous forms
+    dayfirst: bool  # 02/01/2020 is 2 January
+    decimal: str
+    thousands: str | None
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,13 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         raise UpdownError(
             f"{source}: split dates must satisfy data.start < split.train_end < split.valid_end "
             f"< data.end; got {data.start} < {split.train_end} < {split.valid_end} < {data.end}"
+        )
+    marks = [m for m in (data.csv.sep, data.csv.decimal, data.csv.thousands) if m is not None]
+    if len(set(marks)) < len(marks):
+        raise UpdownError(
+            f"{source}: data.csv.sep {data.csv.sep!r}, data.csv.decimal {data.csv.decimal!r} and "
+            f"data.csv.thousands {data.csv.thousands!r} must differ (a ';'-separated file with "
+            "1.234,56 numbers: sep ';', decimal ',', thousands '.')"
         )
     if data.source == "sample" and data.interval != "1d":
         raise UpdownError(f"{source}: data.interval: the sample source has daily bars only (1d)")

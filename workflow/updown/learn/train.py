@@ -22,6 +22,7 @@ from updown.learn.baselines import fit_baselines
 from updown.learn.split import make_folds
 from updown.learn.summary import FoldSummary, TrainingSummary
 from updown.learn.tables import row_batches, sampling_seed
+from updown.progress import Progress
 
 MIN_ROWS = {"train": 100, "valid": 20}
 # objective -> the loss it is early-stopped on (LightGBM's own metric for that objective)
@@ -181,7 +182,6 @@ def fit_fold(
     walk_forward: bool,
 ) -> FoldFit:
     import lightgbm as lgb
-    from tqdm import tqdm
 
     check_enough_rows(table, blocks, f"fold {fold}: " if walk_forward else "", task)
     train_rows = np.flatnonzero((blocks == "train").to_numpy())
@@ -211,23 +211,24 @@ def fit_fold(
     )
     history: dict[str, dict[str, list[float]]] = {}
     desc = f"boosting fold {fold}" if walk_forward else "boosting"
-    bar = tqdm(total=cfg.num_boost_round, desc=desc, unit="round", leave=False)
-    callbacks: list[Any] = [lgb.record_evaluation(history), lambda env: bar.update(1)]
-    if cfg.early_stopping_rounds:
-        callbacks.append(
-            lgb.early_stopping(cfg.early_stopping_rounds, first_metric_only=True, verbose=False)
+    # A bar on a terminal; in the log one line as boosting starts and one as it ends.
+    with Progress(desc, total=cfg.num_boost_round, unit="round") as progress:
+        callbacks: list[Any] = [lgb.record_evaluation(history), lambda env: progress.update()]
+        if cfg.early_stopping_rounds:
+            callbacks.append(
+                lgb.early_stopping(cfg.early_stopping_rounds, first_metric_only=True, verbose=False)
+            )
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=cfg.num_boost_round,
+            valid_sets=[dtrain, dvalid],
+            valid_names=["train", "valid"],
+            callbacks=callbacks,
         )
-    booster = lgb.train(
-        params,
-        dtrain,
-        num_boost_round=cfg.num_boost_round,
-        valid_sets=[dtrain, dvalid],
-        valid_names=["train", "valid"],
-        callbacks=callbacks,
-    )
-    bar.close()
-    best = booster.best_iteration or booster.current_iteration()
-    key = next(iter(history["valid"]))  # the metric as LightGBM names it (aliases resolved)
+        best = booster.best_iteration or booster.current_iteration()
+        key = next(iter(history["valid"]))  # the metric as LightGBM names it (aliases resolved)
+        progress.summary = f"best round {best}, valid {key} {history['valid'][key][best - 1]:.6g}"
     curve = pd.DataFrame(
         {
             "iteration": np.arange(1, len(history["valid"][key]) + 1),
