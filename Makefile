@@ -8,12 +8,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pip's notes about unused local indexes are noise here.
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: run test lint unit ui bench lock dvc.yaml clean help
+.PHONY: run test lint unit ui exp bench lock dvc.yaml plots-template clean help
 
 help:
 	@echo "make run    - run the whole pipeline (snakemake) on the embedded sample"
 	@echo "make test   - lint, type-check and run the test suite"
 	@echo "make ui     - open the MLflow UI on http://127.0.0.1:5000"
+	@echo "make exp    - the DVC experiments table: headline metrics and the params that differ"
 	@echo "make bench  - speed and memory benchmarks (needs ../shared)"
 	@echo "make lock   - re-pin requirements.lock from requirements.in"
 
@@ -49,11 +50,23 @@ ui: $(STAMP)
 	echo "MLflow UI for $$uri on http://127.0.0.1:$${PORT:-5000}"; \
 	exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${PORT:-5000}
 
+# `dvc exp show` lists every param (about 120) and every dependency hash as a column. This keeps
+# the params, metrics and dependencies that differ between the experiments shown, and always the
+# headline metrics (headline.json: model.<metric>, its interval, the verdicts). EXP_ARGS adds
+# options, e.g. EXP_ARGS="-A" for all commits, or "--csv".
+exp: $(STAMP)
+	$(BIN)/dvc exp show --no-pager --only-changed --keep '^model\.' --drop '^Created$$' $(EXP_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --cores $(CORES) $(BENCH_ARGS)
 
 dvc.yaml: $(STAMP)
 	$(BIN)/updown dvc-yaml
+
+# Refresh the offline page of `dvc plots` (workflow/dvc_plots/offline.html) from npm: the
+# versions in workflow/dvc_plots/vendor.json, checked against their recorded integrity. Needs npm.
+plots-template: $(STAMP)
+	$(BIN)/python workflow/dvc_plots/build.py
 
 lock:
 	$(PYTHON) -m pip install --quiet uv $(PIP_QUIET)

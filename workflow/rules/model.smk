@@ -39,6 +39,7 @@ rule evaluate:
         code=code("evaluate"),
     output:
         metrics=update("reports/metrics.json"),
+        headline=update("headline.json"),
         plots=update(directory("reports/plots")),
         predictions=update("reports/predictions.parquet"),
         report=update("reports/report.html"),
@@ -58,5 +59,5 @@ rule evaluate:
         "updown evaluate --params params.yaml --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --model {input.model} "
         "--folds {input.folds} --baselines {input.baselines} --validation {input.validation} "
-        "--metrics {output.metrics} --plots {output.plots} "
+        "--metrics {output.metrics} --headline {output.headline} --plots {output.plots} "
         "--predictions {output.predictions} --report {output.report} --log {log}"
