@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-
 from updown.config import load_params
 from updown.errors import UpdownError
 
@@ -62,5 +61,5 @@ def test_the_dvc_friendly_params_yaml_still_refuses_a_duplicate_key(tmp_path: Pa
     text = (REPO / "params.yaml").read_text()
     path = tmp_path / "params.yaml"
     path.write_text(text.replace("  min_rows: 300", "  min_rows: 300\n  min_rows: 200", 1))
-    with pytest.raises(UpdownError, match="duplicate key validate.min_rows"):
+    with pytest.raises(UpdownError, match=r"duplicate key validate\.min_rows"):
         load_params(path)

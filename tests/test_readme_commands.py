@@ -23,7 +23,8 @@ from test_mlflow_server import free_port, server_process
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
 
 BLOCK = re.compile(r"^```(sh|console)\n(.*?)^```", re.S | re.M)
-OUTPUTS = ("data", "models", "reports", "logs", "mlflow.db")
+# headline.json too: the built project's is a fresh result, which must equal the committed one
+OUTPUTS = ("data", "models", "reports", "logs", "mlflow.db", "headline.json")
 # command pattern: (how, why). "skip" is not run here; "server" is started, checked, stopped.
 SPECIAL = {
     r"^make test\b": (

@@ -47,11 +47,16 @@ PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
-MARK = "<script data-package=\"{name}@{version}\">\n{code}\n</script>"
+MARK = '<script data-package="{name}@{version}">\n{code}\n</script>'
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def npm_integrity(data: bytes) -> str:
+    """npm's `integrity` of a tarball: sha512, base64."""
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
 def npm_pack(name: str, version: str, integrity: str | None, into: Path) -> bytes:
@@ -62,7 +67,7 @@ def npm_pack(name: str, version: str, integrity: str | None, into: Path) -> byte
     )  # fmt: skip
     info = json.loads(out.stdout)[0]
     data = (into / info["filename"]).read_bytes()
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    digest = npm_integrity(data)
     if integrity is not None and digest != integrity:
         sys.exit(f"{name}@{version}: tarball {digest} is not the recorded {integrity}")
     return data
@@ -91,9 +96,12 @@ def render(scripts: list[tuple[dict, str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update", action="store_true",
-                        help="accept the tarballs of the versions in vendor.json and record them")
-    args = parser.parse_args()  # fmt: skip
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="accept the tarballs of the versions in vendor.json and record them",
+    )
+    args = parser.parse_args()
     manifest = json.loads(MANIFEST.read_text())
     scripts = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,7 +109,7 @@ def main() -> None:
             known = None if args.update else pkg["integrity"]
             tarball = npm_pack(pkg["name"], pkg["version"], known, Path(tmp))
             code = script_from(tarball, pkg["file"], Path(tmp))
-            pkg["integrity"] = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+            pkg["integrity"] = npm_integrity(tarball)
             pkg["sha256"] = sha256(code.encode("utf-8"))
             scripts.append((pkg, code))
     TEMPLATE.write_text(render(scripts), encoding="utf-8")
