@@ -17,6 +17,7 @@ help:
 	@echo "make exp    - the DVC experiments table: headline metrics and the params that differ"
 	@echo "make bench  - speed and memory benchmarks (needs ../shared)"
 	@echo "make lock   - re-pin requirements.lock from requirements.in"
+	@echo "make plots-template - rebuild the offline dvc plots page from npm (needs npm)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("updown needs Python 3.11+") if sys.version_info < (3, 11) else None'
