@@ -167,9 +167,12 @@ def test_every_readme_command_works_in_a_plain_shell_after_make_run(
                 if re.search(pattern, c):
                     assert re.search(promise, out, re.S), f"`{c}`:\n{out[-3000:]}"
             if c.startswith("make exp"):
-                table = [line for line in out.splitlines() if "──" in line or "│" in line]
-                assert table and max(map(len, table)) <= WIDTH, out  # (make echoes its command)
+                rules = [line for line in out.splitlines() if "──" in line]  # the table's width
+                assert rules and max(map(len, rules)) <= WIDTH, out
                 assert "…" not in out, out  # no column squeezed to an ellipsis
+                header = next(line for line in out.splitlines() if " Experiment " in line).split()
+                assert header == ["Experiment", "model.roc_auc", "model.roc_auc_hi",
+                                  "model.roc_auc_lo", "evaluate.bootstrap.block_bars"], out  # fmt: skip
     assert len(ran) >= 10 and len(skipped) <= 5, (ran, skipped)
 
     # the experiment changed the headline, and metrics diff compared it with the committed one
