@@ -15,6 +15,7 @@ from pathlib import Path
 from dvc.repo import Repo
 from dvc.dependency.param import ParamsDependency
 from updown.dag.dvc_yaml import snakemake_jobs
+from updown.dag.stage_path import dvc_cmd
 
 jobs, config = snakemake_jobs(Path("Snakefile"))
 snake = {}
@@ -24,7 +25,7 @@ for job in jobs:
     for key, value in job.params.items():
         if key in config:
             params += [key] if value == config[key] else [f"{key}.{k}" for k in value]
-    snake[name] = {"cmd": job.shellcmd, "inputs": sorted(map(str, job.input)),
+    snake[name] = {"cmd": dvc_cmd(job.shellcmd), "inputs": sorted(map(str, job.input)),
                    "outputs": sorted(map(str, job.output)), "params": sorted(params)}
 dvc = {}
 for stage in Repo(".").index.stages:

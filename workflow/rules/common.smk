@@ -5,6 +5,10 @@ import datetime
 
 from updown.dag.acquire_jobs import acquire_jobs
 from updown.dag.code_deps import stage_code
+from updown.dag.stage_path import SNAKEMAKE_PREFIX
+
+# Jobs find `updown` even when snakemake was started as .venv/bin/snakemake from a plain shell.
+shell.prefix(SNAKEMAKE_PREFIX)
 
 SOURCE = config["data"]["source"]
 TICKERS = config["data"]["tickers"]

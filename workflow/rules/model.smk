@@ -53,6 +53,7 @@ rule evaluate:
                 labels={"output": "metrics.json"},
             )
         ),
+        headline=update("headline.json"),
         plots=update(
             report(
                 directory("reports/plots"),
@@ -88,5 +89,5 @@ rule evaluate:
         "updown evaluate --params params.yaml --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --model {input.model} "
         "--folds {input.folds} --baselines {input.baselines} --validation {input.validation} "
-        "--metrics {output.metrics} --plots {output.plots} "
+        "--metrics {output.metrics} --headline {output.headline} --plots {output.plots} "
         "--predictions {output.predictions} --report {output.report} --log {log}"

@@ -62,6 +62,7 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("--baselines", "baselines"),
             ("--validation", "validation report (tickers dropped and why)"),
             ("--metrics", "metrics (JSON)"),
+            ("--headline", "headline metrics (JSON, DVC's declared metrics)"),
             ("--plots", "plots folder"),
             ("--predictions", "test predictions (Parquet)"),
             ("--report", "report (HTML)"),

@@ -12,6 +12,7 @@ import pandas as pd
 from updown.assess.bootstrap import check_settings
 from updown.assess.data_notes import data_notes
 from updown.assess.evaluate import FoldInput, evaluate
+from updown.assess.headline import headline
 from updown.assess.plots import write_plots
 from updown.assess.report import render_report
 from updown.config import load_params
@@ -90,6 +91,7 @@ def run(a: argparse.Namespace) -> None:
     )
     write_parquet(ev.predictions, a.predictions)
     write_json(ev.metrics, a.metrics)
+    write_json(headline(ev.metrics), a.headline)
     write_text(render_report(ev, figures, summary, notes), a.report)
     boot = ev.metrics[f"bootstrap_{ev.headline}"]
     log.info(

@@ -14,8 +14,13 @@ from typing import Any
 
 import yaml
 
+from updown.dag.stage_path import dvc_cmd
+
 HEADER = "# Rendered from the Snakefile by `updown dvc-yaml`; edit the rules, not this file.\n"
-METRICS = {"reports/metrics.json"}
+# DVC's declared metrics: the headline alone (assess/headline.py), committed to git (`cache:
+# false`) so `dvc metrics diff` has a baseline in a fresh clone and `dvc exp show` stays narrow.
+# reports/metrics.json (every number) is a plain output: `dvc metrics show reports/metrics.json`.
+METRICS = {"headline.json"}
 PLOTS: list[dict[str, Any]] = [
     {
         "reports/train_curve.csv": {
@@ -133,7 +138,10 @@ def stage_for(job: Any, config: dict[str, Any], ticker_files: set[str]) -> dict[
 
     kept = {_templated(p, source) for p in job.output if is_flagged(p, "update")}
     outs = [{o: {"persist": True}} if o in kept else o for o in outs]
-    body: dict[str, Any] = {"cmd": _templated(job.shellcmd, source)}
+    metrics = [
+        {m: {"cache": False, "persist": True} if m in kept else {"cache": False}} for m in metrics
+    ]
+    body: dict[str, Any] = {"cmd": dvc_cmd(_templated(job.shellcmd, source))}
     if deps:
         body["deps"] = deps
     body["params"] = _param_keys(job, config)
