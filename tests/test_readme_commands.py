@@ -41,6 +41,16 @@ SPECIAL = {
         "the README elides the run id and the request body; tests/test_serve.py serves the "
         "logged model with this command and posts raw bars to it",
     ),
+    r"^make run-hourly\b": (
+        "skip",
+        "a second pipeline on a synthetic hourly panel (minutes); tests/test_hourly.py runs this "
+        "very `make run-hourly` in a project copy and checks its outputs",
+    ),
+    r"^make sweep\b": (
+        "skip",
+        "seven pipeline runs (minutes); tests/test_sweep.py runs `updown sweep`, which this "
+        "target calls with its grid, end to end twice",
+    ),
     r"^make ui\b": ("server", "serves until stopped: started, checked for HTTP 200, stopped"),
 }
 # What a command's output must show, where the README says what it does.
