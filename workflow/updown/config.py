@@ -157,6 +157,8 @@ class EvaluateConfig:
     calibration_bins: int
     bootstrap: BootstrapConfig
     backtest: BacktestConfig
+    horizons: tuple[int, ...] = (1, 2, 5, 10, 20)  # the signal sheet's holding horizons, bars
+    quantiles: int = 5  # the signal sheet's score quantiles
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ def _evaluate(e: dict[str, Any]) -> EvaluateConfig:
             **e,
             "bootstrap": BootstrapConfig(**e["bootstrap"]),
             "backtest": BacktestConfig(**e["backtest"]),
+            "horizons": tuple(sorted(e["horizons"])),
         }
     )
 
