@@ -4,14 +4,13 @@ rank autocorrelation and turnover (updown.assess.signal)."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from updown.assess.report_signal import decay_sentence, quantile_sentence
 from updown.assess.scoring import per_bar_corr
 from updown.assess.signal import (
     bar_corr,
     quantile_of,
-    signal_sheet,
     row_keys,
+    signal_sheet,
     tradable_returns,
 )
 from updown.config import BootstrapConfig
