@@ -9,6 +9,7 @@ from updown.assess.scoring import per_bar_corr
 from updown.assess.signal import (
     bar_corr,
     quantile_of,
+    rank_within,
     row_keys,
     signal_sheet,
     tradable_returns,
@@ -142,7 +143,7 @@ def test_per_bar_correlation_matches_the_headline_computation():
 def test_quantiles_split_each_bar_evenly_and_a_small_cross_section_keeps_top_and_bottom():
     group = np.repeat([0, 1], [10, 2])
     score = np.r_[np.arange(10.0), [5.0, 1.0]]
-    q = quantile_of(group, score, 5)
+    q = quantile_of(group, rank_within(group, score), 5)
     assert q[:10].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     assert q[10:].tolist() == [4, 0]
 
@@ -152,3 +153,11 @@ def test_rows_follow_the_previous_bar_only_within_a_ticker():
     keys = row_keys(_pred(prices.drop(index=[2]).reset_index(drop=True), {}))
     # T000 misses bar 2: its bar 3 follows no row; T001's rows follow each other
     assert keys.prev.tolist() == [-1, 0, -1, -1, 3, 4, 5]
+
+
+def test_ranks_within_groups_match_pandas_including_ties():
+    rng = np.random.default_rng(8)
+    group = rng.integers(0, 30, 3000)
+    x = rng.integers(0, 15, 3000).astype(float)  # many ties
+    expected = pd.Series(x).groupby(group).rank(method="average").to_numpy()
+    np.testing.assert_array_equal(rank_within(group, x), expected)

@@ -111,26 +111,60 @@ def bar_corr(bar: np.ndarray, x: np.ndarray, y: np.ndarray, n_bars: int) -> np.n
 
 
 def rank_within(group: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Average rank of x within its group (1 = lowest)."""
-    return pd.Series(x).groupby(group).rank(method="average").to_numpy()
+    """Average rank of x within its group (1 = lowest; ties share the mean of their ranks), as
+    pandas' groupby rank but from one sort (x finite)."""
+    n = len(x)
+    if not n:
+        return np.empty(0)
+    order = np.lexsort((x, group))
+    g, v = group[order], x[order]
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    new_value = new_group | np.r_[True, v[1:] != v[:-1]]
+    pos = np.arange(n, dtype=float)
+    first_of_group = np.maximum.accumulate(np.where(new_group, pos, 0.0))
+    run = np.cumsum(new_value) - 1  # the run of equal values each sorted row belongs to
+    run_start = pos[new_value]
+    run_end = np.r_[run_start[1:], n] - 1
+    mean_pos = (run_start + run_end)[run] / 2.0
+    out = np.empty(n)
+    out[order] = mean_pos - first_of_group + 1.0
+    return out
+
+
+def _dot(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """m @ v without BLAS: its threads only contend with the other stages' on a busy machine
+    (30x slower there for these small products)."""
+    return np.einsum("ij,j->i", m, v)
+
+
+def ranks_where(group: np.ndarray, x: np.ndarray, ok: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Ranks of x within its group among the rows where `ok` (NaN elsewhere), from `full` (the
+    ranks among all rows): only groups that lose some but not all rows are ranked again."""
+    out = np.where(ok, full, np.nan)
+    kept = np.bincount(group, ok)
+    partial = (kept > 0) & (kept < np.bincount(group))
+    rows = ok & partial[group]
+    if rows.any():
+        out[rows] = rank_within(group[rows], x[rows])
+    return out
 
 
 def _bar_mean_draws(per_bar: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Mean of a per-bar figure over each resample's drawn bars (NaN bars skipped)."""
     ok = np.isfinite(per_bar)
-    c = counts.astype(float)
+    c = counts if counts.dtype == np.float64 else counts.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (c @ np.where(ok, per_bar, 0.0)) / (c @ ok.astype(float))
+        return _dot(c, np.where(ok, per_bar, 0.0)) / _dot(c, ok.astype(float))
 
 
 def _series_corr_draws(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted Pearson correlation of x and y for each row of weights `w` (resamples, rows)."""
     sw = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mx, my = (w @ x) / sw, (w @ y) / sw
-        vx = w @ (x * x) / sw - mx * mx
-        vy = w @ (y * y) / sw - my * my
-        return (w @ (x * y) / sw - mx * my) / np.sqrt(vx * vy)
+        mx, my = _dot(w, x) / sw, _dot(w, y) / sw
+        vx = _dot(w, x * x) / sw - mx * mx
+        vy = _dot(w, y * y) / sw - my * my
+        return (_dot(w, x * y) / sw - mx * my) / np.sqrt(vx * vy)
 
 
 def _interval(point: float, draws: np.ndarray | None, confidence: float) -> Interval:
@@ -159,25 +193,25 @@ def correlation(
     if len(x) < 3 or np.ptp(x) == 0:
         return Interval(0.0 if len(x) >= 3 else float("nan"), float("nan"), float("nan"))
     point = float(np.corrcoef(x, y)[0, 1])
-    draws = None if counts is None else _series_corr_draws(x, y, counts[:, bar].astype(float))
+    draws = None if counts is None else _series_corr_draws(x, y, counts[:, bar])
     return _interval(point, draws, confidence)
 
 
 # -- quantiles -----------------------------------------------------------------------------------
 
 
-def quantile_of(group: np.ndarray, score: np.ndarray, quantiles: int) -> np.ndarray:
+def quantile_of(group: np.ndarray, rank: np.ndarray, quantiles: int) -> np.ndarray:
     """Quantile (0 lowest .. quantiles-1 highest) of each row's score within its group, equal
     counts by rank; ties share a quantile (a constant score lands in the middle, so it has no
     top or bottom). A group of n < `quantiles` rows uses n bins spread over the whole range,
     so its lowest and highest rows are still the bottom and top quantiles; -1: a group of one."""
-    n = np.bincount(group)[group].astype(float)
+    ranked = np.isfinite(rank)
+    n = np.bincount(group, ranked)[group]
     bins = np.minimum(n, quantiles)
-    rank = rank_within(group, score)
-    b = np.minimum(np.floor((rank - 1.0) * bins / n), bins - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.where(bins > 1, np.round(b * (quantiles - 1) / (bins - 1)), -1)
-    return q.astype(np.int64)
+        b = np.minimum(np.floor((rank - 1.0) * bins / n), bins - 1)
+        q = np.round(b * (quantiles - 1) / (bins - 1))
+    return np.where(ranked & (bins > 1), q, -1).astype(np.int64)
 
 
 def quantile_returns(
@@ -202,7 +236,7 @@ def quantile_returns(
 # -- stability -----------------------------------------------------------------------------------
 
 
-def rank_autocorrelation(keys: Keys, score: np.ndarray) -> float:
+def rank_autocorrelation(keys: Keys, rank: np.ndarray) -> float:
     """How alike the score's ranking is from one bar to the next: the mean over bars of the
     cross-sectional correlation of this bar's ranks with the same tickers' ranks the bar before
     (alphalens), or for one ticker the lag-1 correlation of its score's ranks over time."""
@@ -210,10 +244,8 @@ def rank_autocorrelation(keys: Keys, score: np.ndarray) -> float:
     if not len(pair):
         return float("nan")
     if keys.cross_sectional:
-        rank = rank_within(keys.bar, score)
         per_bar = bar_corr(keys.bar[pair], rank[pair], rank[keys.prev[pair]], keys.n_bars)
         return float(np.nanmean(per_bar)) if np.isfinite(per_bar).any() else float("nan")
-    rank = pd.Series(score).rank().to_numpy()
     a, b = rank[pair], rank[keys.prev[pair]]
     return float(np.corrcoef(a, b)[0, 1]) if np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
 
@@ -287,7 +319,7 @@ def horizon_counts(
             f"{n_bars} test bars are too few for {MIN_BLOCKS} blocks of {block} bars (blocks "
             f"must be longer than the {horizon}-bar horizon, whose returns overlap)"
         )
-    return block_counts(n_bars, replace(cfg, block_bars=block)), None
+    return block_counts(n_bars, replace(cfg, block_bars=block)).astype(np.float64), None
 
 
 def no_ranking(horizons: tuple[int, ...], quantiles: int) -> ContenderSignal:
@@ -314,26 +346,19 @@ def contender_signal(
     quantiles: int,
     confidence: float,
 ) -> ContenderSignal:
-    finite = score[np.isfinite(score)]
-    if not len(finite) or np.ptp(finite) == 0:
+    has = np.isfinite(score)
+    if not has.any() or np.ptp(score[has]) == 0:
         return no_ranking(tuple(returns), quantiles)
-    q = quantile_of(keys.group, score, quantiles)
+    rank = ranks_where(keys.group, score, has, rank_within(keys.group, np.nan_to_num(score)))
+    q = quantile_of(keys.group, rank, quantiles)
     ic, rank_ic, means, spread = {}, {}, {}, {}
     for h, ret in returns.items():
-        ok = np.isfinite(ret) & np.isfinite(score)
-        score_rank = np.full(len(score), np.nan)
-        score_rank[ok] = rank_within(keys.group[ok], score[ok])
+        score_rank = ranks_where(keys.group, score, np.isfinite(ret) & has, rank)
         ic[h] = correlation(keys, score, ret, counts[h], confidence)
         rank_ic[h] = correlation(keys, score_rank, ret_rank[h], counts[h], confidence)
         means[h], spread[h] = quantile_returns(keys.group, q, ret, quantiles)
-    return ContenderSignal(
-        ic,
-        rank_ic,
-        means,
-        spread,
-        rank_autocorrelation(keys, score),
-        top_turnover(keys, q, quantiles),
-    )
+    rank_auto = rank_autocorrelation(keys, rank)
+    return ContenderSignal(ic, rank_ic, means, spread, rank_auto, top_turnover(keys, q, quantiles))
 
 
 def signal_sheet(
@@ -353,7 +378,7 @@ def signal_sheet(
     for h, ret in returns.items():
         ok = np.isfinite(ret)
         ret_rank[h] = np.full(len(ret), np.nan)
-        ret_rank[h][ok] = rank_within(keys.group[ok], ret[ok])
+        ret_rank[h][ok] = rank_within(keys.group[ok], ret[ok])  # one sort per horizon
         counts[h], reason = horizon_counts(keys.n_bars, h, boot)
         if reason:
             why[h] = reason
