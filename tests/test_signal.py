@@ -115,7 +115,7 @@ def test_a_fixed_ranking_is_perfectly_stable_and_a_random_one_turns_over():
 def test_a_constant_score_ranks_nothing_and_reports_no_figures():
     prices = _prices(10, 120, seed=4)
     sheet = _sheet(prices, {"majority": np.full(len(prices), 0.5)}, horizons=(1,))
-    section = sheet.section()["baseline_majority"]
+    section = sheet.sections()["signal_majority"]
     assert all(np.isnan(v) for v in section.values())
 
 

@@ -131,6 +131,7 @@ class TrainConfig:
     extra: dict[str, Any]
     linear_c: float
     baseline_max_rows: int
+    sample_weight: str  # none | uniqueness (updown.learn.uniqueness)
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,8 @@ class EvaluateConfig:
     calibration_bins: int
     bootstrap: BootstrapConfig
     backtest: BacktestConfig
-    horizons: tuple[int, ...] = (1, 2, 5, 10, 20)  # the signal sheet's holding horizons, bars
-    quantiles: int = 5  # the signal sheet's score quantiles
+    horizons: tuple[int, ...]  # the signal sheet's holding horizons, bars (sorted)
+    quantiles: int  # the signal sheet's score quantiles
 
 
 @dataclass(frozen=True)

@@ -358,7 +358,7 @@ def evaluate(
     sheet = signal_sheet(
         pred, prices, list(CONTENDERS), entry, cfg.horizons, cfg.quantiles, cfg.bootstrap
     )
-    metrics["signal"] = sheet.section()
+    metrics.update(sheet.sections())
     fold_rows = fold_scores(pred, folds, task, headline, cfg.calibration_bins)
     for f in fold_rows:
         metrics[f"fold_{f.fold}"] = f.section()

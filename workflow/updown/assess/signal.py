@@ -26,7 +26,6 @@ same bound as the headline's, `bootstrap.check_design`). Everything is vectorise
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -301,12 +300,9 @@ class SignalSheet:
     no_interval: dict[int, str]  # horizon -> why it has no interval (absent: it has one)
     n_bars: int
 
-    def section(self) -> dict[str, Any]:
-        """metrics.json's `signal`: each contender's figures (the model's with its quantiles)."""
-        return {
-            "model" if name == "model" else f"baseline_{name}": c.section(name == "model")
-            for name, c in self.contenders.items()
-        }
+    def sections(self) -> dict[str, dict[str, float]]:
+        """metrics.json's `signal_<contender>` sections (the model's with its quantiles)."""
+        return {f"signal_{name}": c.section(name == "model") for name, c in self.contenders.items()}
 
 
 def horizon_counts(
