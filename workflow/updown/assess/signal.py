@@ -20,7 +20,7 @@ Horizons overlap: the returns of bars less than h apart share h - 1 bars, so a b
 bootstrap must be longer than h. Each horizon's blocks are max(evaluate.bootstrap.block_bars,
 h + 1) bars; a test period too short for 20 such blocks gets no interval at that horizon (the
 same bound as the headline's, `bootstrap.check_design`). Everything is vectorised over rows
-(bincount, one groupby rank per score): no loop over bars or tickers.
+(bincount sums, one sort per ranking): no loop over bars or tickers.
 """
 
 from __future__ import annotations
