@@ -298,6 +298,7 @@ def test_the_cli_writes_every_fold_every_plot_and_the_same_bytes_twice(tmp_path)
                     "signal_decay", "signal_quantiles"]  # fmt: skip
     html = (a / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 8
+    assert 'id="signal-rank-ic"' in html and 'id="plot-signal_decay"' in html
     assert "Walk-forward folds" in html and "Does the model beat its baselines?" in html
     # the tickers validate dropped, and why (reports/validation.json)
     assert "<b>CCC</b>: only 40 usable rows, fewer than validate.min_rows=300" in html

@@ -161,3 +161,12 @@ def test_ranks_within_groups_match_pandas_including_ties():
     x = rng.integers(0, 15, 3000).astype(float)  # many ties
     expected = pd.Series(x).groupby(group).rank(method="average").to_numpy()
     np.testing.assert_array_equal(rank_within(group, x), expected)
+
+
+def test_the_reading_says_when_a_one_bar_signal_has_lost_half_its_strength():
+    prices = _prices(30, 300, seed=9)
+    fwd = tradable_returns(_pred(prices, {}), prices, "next_open", (1,))[1]
+    sheet = _sheet(prices, {"model": np.nan_to_num(fwd)}, horizons=(1, 2, 5, 10))
+    # a 1-bar return holds about 1/sqrt(h) of an h-bar one: 0.71 at 2 bars, 0.45 at 5
+    assert "loses half its strength by 5 bars" in decay_sentence(sheet)
+    assert "rises steadily" in quantile_sentence(sheet)
