@@ -57,5 +57,6 @@ def test_a_learning_rate_experiment_shows_in_metrics_diff_and_plots_diff(
     page = (plots / "index.html").read_text()
     for name in ("reports/train_curve.csv", "reports/plots/roc.csv", "reports/plots/calibration.csv",
                  "reports/plots/confusion.csv", "reports/plots/importance.csv",
-                 "reports/plots/equity.csv"):  # fmt: skip
+                 "reports/plots/equity.csv", "reports/plots/signal_decay.csv",
+                 "reports/plots/signal_quantiles.csv"):  # fmt: skip
         assert f"vegaEmbed('#{name.replace('/', '_').replace('.', '_')}'" in page, name

@@ -176,7 +176,7 @@ def test_metrics_json_is_numbers_at_most_two_levels_deep_and_rounded(direction) 
                 assert round(v, 6) == v
     for key in ("model", "baseline_majority", "baseline_momentum", "baseline_reversal",
                 "baseline_linear", "bootstrap_roc_auc", "verdict", "backtest_model",
-                "backtest_buy_and_hold", "test"):  # fmt: skip
+                "backtest_buy_and_hold", "test", "signal_model", "signal_linear"):  # fmt: skip
         assert key in ev.metrics, key
     b = ev.metrics["bootstrap_roc_auc"]
     assert b["model_lo"] <= ev.metrics["model"]["roc_auc"] <= b["model_hi"]
@@ -295,9 +295,11 @@ def test_the_cli_writes_every_fold_every_plot_and_the_same_bytes_twice(tmp_path)
     for name in ("roc", "calibration", "confusion", "importance", "equity"):
         assert (a / "plots" / f"{name}.csv").stat().st_size > 0, name
     pngs = sorted(p.stem for p in (a / "plots").glob("*.png"))
-    assert pngs == ["calibration", "confusion", "equity", "importance", "loss_curve", "roc"]
+    assert pngs == ["calibration", "confusion", "equity", "importance", "loss_curve", "roc",
+                    "signal_decay", "signal_quantiles"]  # fmt: skip
     html = (a / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 6
+    assert html.count('src="data:image/png;base64,') == 8
+    assert 'id="signal-rank-ic"' in html and 'id="plot-signal_decay"' in html
     assert "Walk-forward folds" in html and "Does the model beat its baselines?" in html
     # the tickers validate dropped, and why (reports/validation.json)
     assert "<b>CCC</b>: only 40 usable rows, fewer than validate.min_rows=300" in html

@@ -137,6 +137,7 @@ class TrainConfig:
     extra: dict[str, Any]
     linear_c: float
     baseline_max_rows: int
+    sample_weight: str  # none | uniqueness (updown.learn.uniqueness)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,8 @@ class EvaluateConfig:
     calibration_bins: int
     bootstrap: BootstrapConfig
     backtest: BacktestConfig
+    horizons: tuple[int, ...]  # the signal sheet's holding horizons, bars (sorted)
+    quantiles: int  # the signal sheet's score quantiles
     block: str  # test (the untouched test block) | validation (what a sweep chooses by)
 
 
@@ -250,6 +253,7 @@ def _evaluate(e: dict[str, Any]) -> EvaluateConfig:
             **e,
             "bootstrap": BootstrapConfig(**e["bootstrap"]),
             "backtest": BacktestConfig(**e["backtest"]),
+            "horizons": tuple(sorted(e["horizons"])),
         }
     )
 

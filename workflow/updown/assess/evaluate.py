@@ -25,11 +25,13 @@ from updown.assess.backtest import BacktestResult, backtest
 from updown.assess.diagnostics import Diagnostics, diagnose
 from updown.assess.metrics import Metric, reported, resolve_headline
 from updown.assess.scoring import Scored, Targets, targets
+from updown.assess.signal import SignalSheet, signal_sheet
 from updown.assess.weighted import Scorer
 from updown.config import BacktestConfig, BootstrapConfig, EvaluateConfig
 from updown.contract import CLASSIFICATION, Task
 from updown.errors import UpdownError
 from updown.learn.baselines import BASELINES, Contender, describe, predict_baselines
+from updown.returns import ENTRY_OF_EXECUTION
 
 CONTENDERS = ("model", *BASELINES)
 MIN_TEST_ROWS = 20
@@ -97,6 +99,7 @@ class Evaluation:
     context: EvaluationContext
     design: bs.Design  # the bootstrap's blocks, and why there is no interval if there is none
     diagnostics: Diagnostics
+    signal: SignalSheet | None = None  # the signal sheet (updown.assess.signal)
 
     @property
     def verdicts(self) -> dict[str, int]:
@@ -350,6 +353,12 @@ def evaluate(
     for name, stats in result.stats.items():
         metrics[f"backtest_{name}"] = stats
 
+    # The tradable return starts where the backtest enters (label.entry will name it).
+    entry = ENTRY_OF_EXECUTION[cfg.backtest.execution]
+    sheet = signal_sheet(
+        pred, prices, list(CONTENDERS), entry, cfg.horizons, cfg.quantiles, cfg.bootstrap
+    )
+    metrics.update(sheet.sections())
     fold_rows = fold_scores(pred, folds, task, headline, cfg.calibration_bins)
     for f in fold_rows:
         metrics[f"fold_{f.fold}"] = f.section()
@@ -366,4 +375,5 @@ def evaluate(
         context=evaluation_context(pred, folds, fold_rows, task, cfg),
         design=design,
         diagnostics=diag,
+        signal=sheet,
     )

@@ -18,6 +18,7 @@ from updown.assess.data_notes import DataNotes, dropped_sentence
 from updown.assess.evaluate import CONTENDERS, Evaluation, section_of
 from updown.assess.metrics import METRICS, display_name
 from updown.assess.plots import Figure
+from updown.assess.report_signal import signal_section
 from updown.assess.report_text import (
     diagnostics_rules,
     interval_rules,
@@ -371,6 +372,7 @@ def render_report(
         verdict_section(ev),
         metrics_section(ev),
         backtest_section(ev) + folds_section(ev),
+        signal_section(ev),
         plots_section(figures),
         baselines_section(ev),
     ]

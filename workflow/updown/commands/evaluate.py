@@ -14,6 +14,7 @@ from updown.assess.data_notes import data_notes
 from updown.assess.evaluate import FoldInput, evaluate
 from updown.assess.headline import headline
 from updown.assess.plots import write_plots
+from updown.assess.plots_signal import signal_plots
 from updown.assess.report import render_report
 from updown.config import load_params
 from updown.contract import task_for
@@ -89,6 +90,7 @@ def run(a: argparse.Namespace) -> None:
         params.evaluate.calibration_bins,
         loss_name=summary.metric,
     )
+    figures += signal_plots(ev, Path(a.plots))
     write_parquet(ev.predictions, a.predictions)
     write_json(ev.metrics, a.metrics)
     write_json(headline(ev.metrics), a.headline)

@@ -69,6 +69,22 @@ PLOTS: list[dict[str, Any]] = [
             "title": "Equity curve (test, net of costs)",
         }
     },
+    {
+        "reports/plots/signal_decay.csv": {
+            "x": "horizon",
+            "y": ["model", "momentum", "reversal", "linear"],
+            "template": "simple",
+            "title": "Signal decay (test): rank IC by holding horizon",
+        }
+    },
+    {
+        "reports/plots/signal_quantiles.csv": {
+            "x": "h1",
+            "y": "quantile",
+            "template": "bar_horizontal",
+            "title": "Mean forward return by model score quantile (bp per bar held)",
+        }
+    },
 ]
 
 

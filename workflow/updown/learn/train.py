@@ -9,6 +9,7 @@ The last fold's model, the one trained on the most recent data, is the deployed 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,10 @@ from updown.learn.baselines import fit_baselines
 from updown.learn.split import make_folds
 from updown.learn.summary import FoldSummary, TrainingSummary
 from updown.learn.tables import row_batches, sampling_seed
+from updown.learn.uniqueness import uniqueness_weights
 from updown.progress import Progress
+
+log = logging.getLogger("updown")
 
 MIN_ROWS = {"train": 100, "valid": 20}
 # objective -> the loss it is early-stopped on (LightGBM's own metric for that objective)
@@ -170,6 +174,20 @@ def baseline_rows(train_rows: np.ndarray, cap: int) -> np.ndarray:
     return train_rows[np.linspace(0, len(train_rows) - 1, cap).round().astype(np.int64)]
 
 
+def sample_weights(
+    table: pd.DataFrame, rows: np.ndarray, cfg: TrainConfig, horizon: int
+) -> np.ndarray | None:
+    """`train.sample_weight` of each of `rows` (one fold's training rows), or None: no
+    weights, and at horizon 1, where labels do not overlap, uniqueness is 1 everywhere."""
+    if cfg.sample_weight == "none" or horizon <= 1:
+        return None
+    return uniqueness_weights(
+        table["ticker"].to_numpy()[rows],
+        table["timestamp"].to_numpy()[rows],
+        table["label_end"].to_numpy()[rows],
+    )
+
+
 def fit_fold(
     table: pd.DataFrame,
     blocks: pd.Series,
@@ -180,6 +198,7 @@ def fit_fold(
     metric: str,
     fold: int,
     walk_forward: bool,
+    horizon: int = 1,
 ) -> FoldFit:
     import lightgbm as lgb
 
@@ -192,11 +211,16 @@ def fit_fold(
     params = lightgbm_params(cfg, objective, metric)
     # Fitted before LightGBM holds its bins, so the two never take memory at the same time.
     fitted_rows = baseline_rows(train_rows, cfg.baseline_max_rows)
-    baselines = fit_baselines(table.iloc[fitted_rows], names, task, cfg.linear_c)
+    weight = sample_weights(table, train_rows, cfg, horizon)
+    fitted_weight = None if weight is None else weight[np.searchsorted(train_rows, fitted_rows)]
+    baselines = fit_baselines(
+        table.iloc[fitted_rows], names, task, cfg.linear_c, weight=fitted_weight
+    )
     y = table["label"].to_numpy()
     dtrain = lgb.Dataset(
         row_batches(table, train_rows, names),
         y[train_rows],
+        weight=weight,
         feature_name=names,
         params=sampling_seed(params),
         free_raw_data=True,
@@ -247,9 +271,10 @@ def fit_fold(
 
 
 def train_model(
-    table: pd.DataFrame, split: SplitConfig, cfg: TrainConfig, label_kind: str
+    table: pd.DataFrame, split: SplitConfig, cfg: TrainConfig, label_kind: str, horizon: int = 1
 ) -> TrainResult:
-    """Fit LightGBM and the baselines on `table` (from training_table), once per fold."""
+    """Fit LightGBM and the baselines on `table` (from training_table), once per fold;
+    `horizon`: the label's, in bars (sample weights by uniqueness need it above 1)."""
     task = task_for(label_kind)
     check_labels(table, task)
     objective, metric = objective_and_metric(cfg, task)
@@ -258,8 +283,13 @@ def train_model(
         raise UpdownError("features: ret_1 is missing, and the momentum/reversal baselines use it")
     all_blocks = fold_blocks(table, split)
     walk_forward = len(all_blocks) > 1
+    if cfg.sample_weight == "uniqueness" and horizon <= 1:
+        log.info(
+            "train.sample_weight: uniqueness has no effect at label.horizon 1 (one-bar labels "
+            "do not overlap): training without weights"
+        )
     folds = [
-        fit_fold(table, blocks, names, cfg, task, objective, metric, i + 1, walk_forward)
+        fit_fold(table, blocks, names, cfg, task, objective, metric, i + 1, walk_forward, horizon)
         for i, blocks in enumerate(all_blocks)
     ]
     return TrainResult(task=task, objective=objective, metric=metric, folds=folds)
