@@ -41,7 +41,8 @@ rule evaluate:
         metrics=update("reports/metrics.json"),
         plots=update(directory("reports/plots")),
         predictions=update("reports/predictions.parquet"),
-        report=update("reports/report.html"),
+        # The report's body; the track stage adds the run's header (reports/report.html).
+        report=update("reports/evaluation.html"),
     log:
         "logs/evaluate.log",
     benchmark:
