@@ -194,11 +194,17 @@ def confusion_plot(ev: Evaluation, out_dir: Path) -> Figure:
     )
 
 
+def importance_shown(imp: pd.DataFrame, top: int = 20) -> pd.DataFrame:
+    """The bars of the importance chart, bottom to top: the `top` features by gain among those
+    the model used (gain > 0); a feature no split used has no importance to show."""
+    return imp[imp["gain"] > 0].head(top).iloc[::-1]
+
+
 def importance_plot(model_text: str, out_dir: Path) -> Figure:
     imp = importance_table(model_text)
     write_csv(imp, out_dir / "importance.csv")
-    used = imp[imp["gain"] > 0]  # a feature no split used has no importance to show
-    top = used.head(20).iloc[::-1]
+    used = imp[imp["gain"] > 0]
+    top = importance_shown(imp)
     fig, ax = _pyplot().subplots(figsize=(6, 5))
     ax.barh(top["feature"], top["gain"], color=COLOURS["model"])
     shown = f"top {len(top)}" if len(used) > len(top) else f"all {len(used)}"
