@@ -5,6 +5,7 @@ the importance chart shows used features only. Pure: metrics.json and mlflow_run
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Any
 
 import lightgbm as lgb
@@ -48,7 +49,7 @@ def test_the_dsr_falls_as_the_number_of_trials_grows_and_one_trial_is_the_psr() 
     assert one.dsr["model"] == pytest.approx(probabilistic_sharpe(m))
     assert one.psr["model"] == pytest.approx(probabilistic_sharpe(m))
     dsrs = [deflate(METRICS, TrialCount(n, SPREAD)).dsr["model"] for n in (1, 2, 5, 20, 100)]
-    assert all(a > b for a, b in zip(dsrs, dsrs[1:], strict=False)), dsrs
+    assert all(a > b for a, b in pairwise(dsrs)), dsrs
     assert 0 < dsrs[-1] < dsrs[0] < 1
     # each baseline is deflated with the same N and variance; buy and hold is not a trial
     many = deflate(METRICS, TrialCount(20, SPREAD))
