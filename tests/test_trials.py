@@ -123,6 +123,8 @@ def test_log_run_counts_distinct_configurations_on_the_same_data_and_deflates_by
     assert run.data.metrics["trials"] == 3.0
     assert run.data.metrics["dsr_model"] == pytest.approx(third["dsr_model"])
     assert run.data.metrics[SHARPE_METRIC] == 0.08
+    # the run's description says it in words
+    assert "After 3 configurations on this data" in run.data.tags["mlflow.note.content"]
     # the page logged to the run is the page the stage writes, header included
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     logged_page = Path(client.download_artifacts(third["run_id"], "report.html")).read_text()

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from updown.assess.deflation import deflate, model_sharpe
+from updown.assess.deflation import confidence_sentence, deflate, luck_sentence, model_sharpe
 from updown.assess.header import compose_report
 from updown.learn.periods import whole_test_period
 from updown.redact import scrub
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from updown.serve.track import Loaded
 
 __all__ = ["TrialRecord", "compose_report", "trial_record"]
+NOTE_TAG = "mlflow.note.content"  # shown as the run's description
 
 
 @dataclass(frozen=True)
@@ -73,4 +74,8 @@ def trial_record(
     if sharpe is not None:
         metrics[SHARPE_METRIC] = sharpe
     metrics |= {k: v for k, v in dsr.items() if v is not None and math.isfinite(v)}
-    return TrialRecord(facts, trial_tags(config, block), metrics)
+    # The run's description in the UI: what the count does to the confidence in its figures.
+    per_year = loaded.metrics.get("test", {}).get("periods_per_year")
+    note = f"{luck_sentence(d, per_year)} {confidence_sentence(d)}"
+    tags = trial_tags(config, block) | {NOTE_TAG: note}
+    return TrialRecord(facts, tags, metrics)
