@@ -28,7 +28,7 @@ from updown.assess.report_text import (
     summary_sentence,
     verdict_sentences,
 )
-from updown.contract import CLASSIFICATION
+from updown.contract import CLASSIFICATION, REPORT_HEADER_SLOT
 from updown.learn.summary import TrainingSummary
 
 CSS = """
@@ -367,6 +367,7 @@ def render_report(
     `notes`: what validate left out (reports/validation.json)."""
     sections = [
         summary_section(ev),
+        REPORT_HEADER_SLOT,  # the track stage puts the run's header here (updown.assess.header)
         intro_section(ev, training),
         data_section(notes),
         verdict_section(ev),

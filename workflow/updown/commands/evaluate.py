@@ -20,6 +20,7 @@ from updown.config import load_params
 from updown.contract import task_for
 from updown.errors import UpdownError
 from updown.io import read_json, read_parquet, write_json, write_parquet, write_text
+from updown.learn.periods import block_periods
 from updown.learn.split import scored_blocks
 from updown.learn.summary import TrainingSummary
 from updown.learn.tables import read_training_table, training_keys
@@ -59,11 +60,10 @@ def run(a: argparse.Namespace) -> None:
             f"holds {kind!r}: rerun train"
         )
     # The folds come from the label columns alone; only the test rows' features are read.
-    blocks = scored_blocks(
-        fold_blocks(training_keys(a.features, labels)[0], params.split),
-        params.evaluate.block,
-        params.split.mode,
-    )
+    keys = training_keys(a.features, labels)[0]
+    blocks = fold_blocks(keys, params.split)
+    periods = block_periods(keys, blocks)  # every block's dates, for the report's header
+    blocks = scored_blocks(blocks, params.evaluate.block, params.split.mode)
     tested = np.flatnonzero(np.logical_or.reduce([(b == "test").to_numpy() for b in blocks]))
     table = read_training_table(a.features, labels, keep=tested)
     blocks = [b.iloc[tested].reset_index(drop=True) for b in blocks]
@@ -92,7 +92,7 @@ def run(a: argparse.Namespace) -> None:
     )
     figures += signal_plots(ev, Path(a.plots))
     write_parquet(ev.predictions, a.predictions)
-    write_json(ev.metrics, a.metrics)
+    write_json({**ev.metrics, "blocks": periods}, a.metrics)
     write_json(headline(ev.metrics), a.headline)
     write_text(render_report(ev, figures, summary, notes), a.report)
     boot = ev.metrics[f"bootstrap_{ev.headline}"]
