@@ -274,7 +274,7 @@ def run_cli(where, out: str) -> None:
     run(["updown", "evaluate", "--features", "features.parquet", "--labels", "labels.parquet",
          "--prices", "prices.parquet", "--model", f"{out}/model.txt", "--folds", f"{out}/folds",
          "--baselines", f"{out}/baselines.json", "--validation", "validation.json",
-         "--metrics", f"{out}/metrics.json",
+         "--metrics", f"{out}/metrics.json", "--headline", f"{out}/headline.json",
          "--plots", f"{out}/plots", "--predictions", f"{out}/predictions.parquet",
          "--report", f"{out}/report.html"], where)  # fmt: skip
     assert o.is_dir()
