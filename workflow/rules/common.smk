@@ -15,6 +15,14 @@ def section(name, exclude=()):
     return {k: v for k, v in config[name].items() if k not in exclude}
 
 
+def label_entry_source():
+    """What label.entry follows besides the label section: `auto` is the backtest's execution
+    point, so a change of evaluate.backtest.execution reruns label (an explicit entry: nothing)."""
+    if config["label"]["entry"] != "auto":
+        return {}
+    return {"backtest": {"execution": config["evaluate"]["backtest"]["execution"]}}
+
+
 def scaled(base, per_input_mb, ceiling=None):
     """A resource (mem_mb, or runtime in minutes) that grows with the size of the job's inputs:
     base + per_input_mb x their size in MB, times the attempt, so a retry asks for more. The

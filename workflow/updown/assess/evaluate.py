@@ -189,12 +189,13 @@ def confusion(pred: pd.DataFrame, t: Targets, name: str = "model") -> dict[str, 
 
 def round_floats(obj: Any, digits: int = 6) -> Any:
     """Round floats so metrics.json reads well in `dvc metrics diff`; drop undefined values
-    (NaN, inf): metrics.json holds numbers only."""
+    (NaN, inf): metrics.json holds numbers only. An explicit None stays (null: a figure the
+    data cannot give, such as a PSR on too few bars, whose key readers expect)."""
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
             r = round_floats(v, digits)
-            if r is not None:
+            if r is not None or v is None:
                 out[k] = r
         return out
     if isinstance(obj, bool):
@@ -343,12 +344,13 @@ def evaluate(
     metrics[f"bootstrap_{headline.name}"] = bootstrap_section(intervals, comparisons)
     diag = diagnose(pred, t.bar, rounds_kept(folds), BASELINES, len(folds))
 
-    result = backtest(pred, prices, list(CONTENDERS), cfg.backtest)
+    result = backtest(pred, prices, list(CONTENDERS), cfg.backtest, task)
     metrics["test"].update(
         {"backtest_bars": result.bars, "periods_per_year": result.periods_per_year}
     )
     for name, stats in result.stats.items():
         metrics[f"backtest_{name}"] = stats
+    metrics["backtest"] = result.portfolios  # every portfolio, the unconstrained one included
 
     fold_rows = fold_scores(pred, folds, task, headline, cfg.calibration_bins)
     for f in fold_rows:

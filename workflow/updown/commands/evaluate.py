@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from updown.assess.backtest_plots import write_backtest_plots
 from updown.assess.bootstrap import check_settings
 from updown.assess.data_notes import data_notes
 from updown.assess.evaluate import FoldInput, evaluate
@@ -80,6 +81,7 @@ def run(a: argparse.Namespace) -> None:
         params.evaluate.calibration_bins,
         loss_name=summary.metric,
     )
+    figures += write_backtest_plots(ev, Path(a.plots))
     write_parquet(ev.predictions, a.predictions)
     write_json(ev.metrics, a.metrics)
     write_text(render_report(ev, figures, summary, notes), a.report)
