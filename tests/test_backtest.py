@@ -16,6 +16,7 @@ from updown.assess.backtest import (
     FIGURES,
     PSR_KEYS,
     backtest,
+    cost_key,
     estimate_periods_per_year,
     long_flat_weights,
     long_short_weights,
@@ -240,6 +241,7 @@ def test_every_contender_gets_every_applicable_portfolio_and_control_lowers_turn
     cfg = dataclasses.replace(CFG, top_k=2, max_swaps=1, hold_bars=5, band=0.05)
     res = backtest(pred, prices, ["oracle", "coin"], cfg, REGRESSION)
     assert list(res.portfolios) == ["unconstrained", "top_k", "hold_bars", "band"]
+    assert {"backtest_coin", "backtest_top_k_coin", "backtest_band_oracle"} <= set(res.sections())
     for p, by_name in res.portfolios.items():
         assert set(by_name) >= {"oracle", "coin"}
         if p in ("top_k", "hold_bars"):
@@ -262,10 +264,10 @@ def test_break_even_cost_is_where_the_mean_net_return_and_the_sharpe_cross_zero(
         _predictions(prices, labels), prices, ["oracle"],
         dataclasses.replace(CFG, cost_bps=be, cost_curve_bps=(be,)),
     )  # fmt: skip
-    assert bars.stats["oracle"]["at_bps"][f"{be:g}"]["sharpe"] == pytest.approx(0.0, abs=1e-9)
-    curve = [oracle["at_bps"][c]["sharpe"] for c in ("0", "5", "10")]
+    assert bars.stats["oracle"][f"sharpe_at_{cost_key(be)}"] == pytest.approx(0.0, abs=1e-9)
+    curve = [oracle[f"sharpe_at_{c}bp"] for c in ("0", "5", "10")]
     assert curve == sorted(curve, reverse=True)  # more cost, less Sharpe
-    assert oracle["at_bps"]["10"]["sharpe"] == pytest.approx(oracle["sharpe"])  # CFG: 10 bp
+    assert oracle["sharpe_at_10bp"] == pytest.approx(oracle["sharpe"])  # CFG: 10 bp
 
 
 def test_every_strategy_carries_its_psr_and_moments_or_null_on_too_few_bars() -> None:

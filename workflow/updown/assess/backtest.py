@@ -21,6 +21,7 @@ subtracted from the Sharpe ratio, and no borrow fee is charged for shorts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,7 +135,7 @@ def summary(bars: pd.DataFrame, periods_per_year: float) -> dict[str, float]:
     }
 
 
-def sharpe_standing(net: np.ndarray) -> dict[str, float | None]:
+def sharpe_standing(net: np.ndarray) -> dict[str, Any]:
     """The PSR_KEYS of a net per-bar return series: per-bar Sharpe, bars, skew, kurtosis and
     P(true Sharpe > 0); None for each where the moments are undefined."""
     m = moments(net)
@@ -154,21 +155,32 @@ def _net_at(gross: np.ndarray, turnover: np.ndarray, bps: float, ppy: float) -> 
     }
 
 
-def cost_curve(bars: pd.DataFrame, costs: tuple[float, ...], ppy: float) -> dict[str, object]:
-    """Net annual return and Sharpe at each cost (bp), and the break-even cost: where the mean
-    net return crosses zero (None when the book never trades; negative: loses before costs)."""
+def cost_key(bps: float) -> str:
+    """How a cost of the curve is written in a figure's key: 5 -> "5bp", 2.5 -> "2_5bp"."""
+    return f"{bps:g}bp".replace(".", "_")
+
+
+def cost_curve(bars: pd.DataFrame, costs: tuple[float, ...], ppy: float) -> dict[str, Any]:
+    """Net annual return and Sharpe at each cost (`ann_return_at_5bp`, `sharpe_at_5bp`), and the
+    break-even cost: where the mean net return crosses zero (None when the book never trades;
+    negative: it loses before costs)."""
     gross, turnover = bars["gross"].to_numpy(), bars["turnover"].to_numpy()
     mean_turnover = float(np.mean(turnover)) if len(turnover) else 0.0
-    return {
-        "break_even_bps": 1e4 * float(np.mean(gross)) / mean_turnover
-        if mean_turnover > 0
-        else None,
-        "at_bps": {f"{c:g}": _net_at(gross, turnover, c, ppy) for c in costs},
+    out: dict[str, Any] = {
+        "break_even_bps": 1e4 * float(np.mean(gross)) / mean_turnover if mean_turnover > 0 else None
     }
+    for c in costs:
+        at = _net_at(gross, turnover, c, ppy)
+        out[f"ann_return_at_{cost_key(c)}"], out[f"sharpe_at_{cost_key(c)}"] = (
+            at["ann_return"],
+            at["sharpe"],
+        )
+    return out
 
 
-def figures(bars: pd.DataFrame, ppy: float, costs: tuple[float, ...]) -> dict[str, object]:
-    """One strategy's section: FIGURES, the PSR_KEYS and its cost curve."""
+def figures(bars: pd.DataFrame, ppy: float, costs: tuple[float, ...]) -> dict[str, Any]:
+    """One strategy's figures, flat (metrics.json's sections are one level deep): FIGURES, the
+    PSR_KEYS and its cost curve."""
     return {
         **summary(bars, ppy),
         **sharpe_standing(bars["net"].to_numpy()),
@@ -176,15 +188,32 @@ def figures(bars: pd.DataFrame, ppy: float, costs: tuple[float, ...]) -> dict[st
     }
 
 
+def section_name(portfolio: str, strategy: str) -> str:
+    """metrics.json's section of a strategy's figures: `backtest_<strategy>` for the
+    unconstrained books, `backtest_<portfolio>_<strategy>` for a turnover-controlled one."""
+    if portfolio == "unconstrained":
+        return f"backtest_{strategy}"
+    return f"backtest_{portfolio}_{strategy}"
+
+
 @dataclass
 class BacktestResult:
     mode: str
     periods_per_year: float
     bars: int
-    stats: dict[str, dict[str, object]]  # strategy -> figures (the unconstrained books)
+    stats: dict[str, dict[str, Any]]  # strategy -> figures (the unconstrained books)
     equity: pd.DataFrame  # timestamp x strategy, net equity (starts at 1 before the first bar)
     #: portfolio (unconstrained, top_k, hold_bars, band) -> strategy -> figures
-    portfolios: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
+    portfolios: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    costs: tuple[float, ...] = ()  # the cost curve's costs, in bp
+
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """metrics.json's backtest sections, every portfolio's strategies (`section_name`)."""
+        return {
+            section_name(p, name): figs
+            for p, by_name in self.portfolios.items()
+            for name, figs in by_name.items()
+        }
 
 
 def _tradable_rows(predictions: pd.DataFrame, prices: pd.DataFrame, execution: str) -> pd.DataFrame:
@@ -241,5 +270,5 @@ def backtest(
     plain = runs["unconstrained"]
     equity = pd.DataFrame({name: (1.0 + bars["net"]).cumprod() for name, bars in plain.items()})
     return BacktestResult(
-        mode, float(ppy), len(returns), portfolios["unconstrained"], equity, portfolios
+        mode, float(ppy), len(returns), portfolios["unconstrained"], equity, portfolios, costs
     )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from updown.assess.backtest import cost_key
 from updown.assess.backtest_report import PORTFOLIO_NAMES
 from updown.assess.evaluate import Evaluation
 from updown.assess.plots import COLOURS, Figure, _pyplot, _saved
@@ -39,17 +40,18 @@ def portfolio_table(portfolios: dict[str, dict[str, dict[str, Any]]]) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def cost_curve_table(portfolios: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame:
+def cost_curve_table(
+    portfolios: dict[str, dict[str, dict[str, Any]]], costs: tuple[float, ...]
+) -> pd.DataFrame:
     """Net Sharpe by cost (bp): one column per unconstrained strategy, and one per
     turnover-controlled portfolio of the model (`model_<portfolio>`)."""
     columns = {name: sec for name, sec in portfolios["unconstrained"].items()}
     for p, by_name in portfolios.items():
         if p != "unconstrained" and "model" in by_name:
             columns[f"model_{p}"] = by_name["model"]
-    costs = list(next(iter(columns.values()))["at_bps"])
     table: dict[str, Any] = {"cost_bps": [float(c) for c in costs]}
     for col, sec in columns.items():
-        table[col] = [round(_num(sec["at_bps"][c].get("sharpe")), 6) for c in costs]
+        table[col] = [round(_num(sec.get(f"sharpe_at_{cost_key(c)}")), 6) for c in costs]
     return pd.DataFrame(table)
 
 
@@ -79,7 +81,7 @@ def portfolio_plot(ev: Evaluation, out_dir: Path) -> Figure:
 
 
 def cost_curve_plot(ev: Evaluation, out_dir: Path) -> Figure:
-    table = cost_curve_table(ev.backtest.portfolios)
+    table = cost_curve_table(ev.backtest.portfolios, ev.backtest.costs)
     write_csv(table, out_dir / "cost_curve.csv")
     fig, ax = _pyplot().subplots(figsize=(6, 4))
     for col in table.columns[1:]:

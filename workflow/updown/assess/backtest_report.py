@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from updown.assess.backtest import cost_key
 from updown.config import BacktestConfig
 
 NOT_ENOUGH_BARS = "not enough bars"
@@ -108,14 +109,14 @@ def portfolio_table(portfolios: dict[str, dict[str, dict[str, Any]]], label: Any
     return f'<table><tr><th class="l">portfolio: strategy</th>{head}</tr>{"".join(rows)}</table>'
 
 
-def cost_table(by_name: dict[str, dict[str, Any]], label: Any) -> str:
+def cost_table(by_name: dict[str, dict[str, Any]], costs: tuple[float, ...], label: Any) -> str:
     """Net annual return and Sharpe of each strategy at each cost of the curve."""
-    costs = list(next(iter(by_name.values()))["at_bps"])
-    head = "".join(f"<th>{c} bp</th>" for c in costs) + "<th>break-even (bp)</th>"
+    head = "".join(f"<th>{c:g} bp</th>" for c in costs) + "<th>break-even (bp)</th>"
     rows = []
     for name, sec in by_name.items():
         cells = [
-            f"{_pct(sec['at_bps'][c].get('ann_return'))} / {_num(sec['at_bps'][c].get('sharpe'))}"
+            f"{_pct(sec.get(f'ann_return_at_{cost_key(c)}'))} / "
+            f"{_num(sec.get(f'sharpe_at_{cost_key(c)}'))}"
             for c in costs
         ]
         cells.append(break_even_cell(sec))
@@ -128,6 +129,7 @@ def cost_table(by_name: dict[str, dict[str, Any]], label: Any) -> str:
 def portfolio_section(
     portfolios: dict[str, dict[str, dict[str, Any]]], cfg: BacktestConfig, label: Any
 ) -> str:
+    costs = cfg.cost_curve_bps
     """The portfolios and cost-curve part of the report's backtest section."""
     names = [p for p in portfolios if p != "unconstrained"]
     return f"""<h3>Portfolios and turnover</h3>
@@ -137,5 +139,5 @@ Lopez de Prado); "{NOT_ENOUGH_BARS}" where the test period is too short for it. 
 cost per unit traded at which the mean net return, and so the Sharpe, is zero.</p>
 {portfolio_table(portfolios, label)}
 <h3>Cost curve (unconstrained books)</h3>
-{cost_table(portfolios["unconstrained"], label)}
+{cost_table(portfolios["unconstrained"], costs, label)}
 """

@@ -348,9 +348,7 @@ def evaluate(
     metrics["test"].update(
         {"backtest_bars": result.bars, "periods_per_year": result.periods_per_year}
     )
-    for name, stats in result.stats.items():
-        metrics[f"backtest_{name}"] = stats
-    metrics["backtest"] = result.portfolios  # every portfolio, the unconstrained one included
+    metrics.update(result.sections())  # backtest_<name>, backtest_<portfolio>_<name>
 
     fold_rows = fold_scores(pred, folds, task, headline, cfg.calibration_bins)
     for f in fold_rows:
