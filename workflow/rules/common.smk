@@ -17,7 +17,8 @@ def section(name, exclude=()):
 
 def label_entry_source():
     """What label.entry follows besides the label section: `auto` is the backtest's execution
-    point, so a change of evaluate.backtest.execution reruns label (an explicit entry: nothing)."""
+    point, so a change of evaluate.backtest.execution reruns label (an explicit entry: nothing).
+    """
     if config["label"]["entry"] != "auto":
         return {}
     return {"backtest": {"execution": config["evaluate"]["backtest"]["execution"]}}

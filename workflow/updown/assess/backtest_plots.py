@@ -34,7 +34,7 @@ def portfolio_table(portfolios: dict[str, dict[str, dict[str, Any]]]) -> pd.Data
     rows = []
     for p, by_name in portfolios.items():
         for name, sec in by_name.items():
-            row = {"book": f"{p}: {name}", "portfolio": p, "strategy": name}
+            row: dict[str, Any] = {"book": f"{p}: {name}", "portfolio": p, "strategy": name}
             row.update({k: round(_num(sec.get(k)), 6) for k in PORTFOLIO_FIGURES})
             rows.append(row)
     return pd.DataFrame(rows)
