@@ -84,11 +84,12 @@ def cost_curve_plot(ev: Evaluation, out_dir: Path) -> Figure:
     table = cost_curve_table(ev.backtest.portfolios, ev.backtest.costs)
     write_csv(table, out_dir / "cost_curve.csv")
     fig, ax = _pyplot().subplots(figsize=(6, 4))
+    dashes = iter([":", "-.", (0, (5, 2)), (0, (1, 3))])  # one per controlled portfolio
     for col in table.columns[1:]:
         name = col.split("_")[0] if col.startswith("model_") else col
         ax.plot(
             table["cost_bps"], table[col], marker="o", ms=3, color=COLOURS.get(name, "#444444"),
-            ls=":" if col.startswith("model_") else "-",
+            ls=next(dashes) if col.startswith("model_") else "-",
             lw=2.2 if col == "model" else 1.0, label=ev.context.label(col),
         )  # fmt: skip
     ax.axhline(0.0, color="k", lw=0.5)
@@ -100,8 +101,8 @@ def cost_curve_plot(ev: Evaluation, out_dir: Path) -> Figure:
         out_dir,
         "cost_curve",
         "Cost curve",
-        "Net Sharpe of each contender's book as the cost per unit traded grows (dotted: the "
-        "model's turnover-controlled portfolios). Where a line crosses zero is its break-even.",
+        "Net Sharpe of each contender's book as the cost per unit traded grows (dotted and "
+        "dashed: the model's turnover-controlled portfolios). Where a line crosses zero is its break-even.",
     )
 
 
