@@ -32,6 +32,14 @@ def acquire_data():
     return data
 
 
+def label_entry_source():
+    """What label reads beyond its section: `label.entry: auto` is the backtest's execution
+    point, so a change of evaluate.backtest.execution relabels. Declared whatever the entry, so
+    dvc.yaml does not change with it (an explicit entry merely relabels to the same rows).
+    """
+    return {"backtest": {"execution": config["evaluate"]["backtest"]["execution"]}}
+
+
 def scaled(base, per_input_mb, ceiling=None):
     """A resource (mem_mb, or runtime in minutes) that grows with the size of the job's inputs:
     base + per_input_mb x their size in MB, times the attempt, so a retry asks for more. The

@@ -81,6 +81,7 @@ rule label:
         runtime=scaled(5, 0.02),
     params:
         label=section("label"),
+        evaluate=label_entry_source(),
     shell:
         "updown label --params params.yaml --prices {input.prices} --out {output} --log {log}"
 

@@ -79,6 +79,9 @@ class LabelConfig:
     vol_window: int = 20
     profit_take: float = 1.0
     stop_loss: float = 1.0
+    # auto | close | next_open | next_close; `auto` is resolved against the backtest's execution
+    # by updown.learn.label.resolved (config stays free of the returns code).
+    entry: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,11 @@ class BacktestConfig:
     cost_bps: float
     quantile: float
     periods_per_year: float | None
+    top_k: int | None
+    max_swaps: int
+    hold_bars: int
+    band: float
+    cost_curve_bps: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -252,7 +260,9 @@ def _evaluate(e: dict[str, Any]) -> EvaluateConfig:
         **{
             **e,
             "bootstrap": BootstrapConfig(**e["bootstrap"]),
-            "backtest": BacktestConfig(**e["backtest"]),
+            "backtest": BacktestConfig(
+                **{**e["backtest"], "cost_curve_bps": tuple(e["backtest"]["cost_curve_bps"])}
+            ),
             "horizons": tuple(sorted(e["horizons"])),
         }
     )

@@ -31,7 +31,6 @@ from updown.config import BacktestConfig, BootstrapConfig, EvaluateConfig
 from updown.contract import CLASSIFICATION, Task
 from updown.errors import UpdownError
 from updown.learn.baselines import BASELINES, Contender, describe, predict_baselines
-from updown.returns import ENTRY_OF_EXECUTION
 
 CONTENDERS = ("model", *BASELINES)
 MIN_TEST_ROWS = 20
@@ -192,12 +191,13 @@ def confusion(pred: pd.DataFrame, t: Targets, name: str = "model") -> dict[str, 
 
 def round_floats(obj: Any, digits: int = 6) -> Any:
     """Round floats so metrics.json reads well in `dvc metrics diff`; drop undefined values
-    (NaN, inf): metrics.json holds numbers only."""
+    (NaN, inf): metrics.json holds numbers only. An explicit None stays (null: a figure the
+    data cannot give, such as a PSR on too few bars, whose key readers expect)."""
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
             r = round_floats(v, digits)
-            if r is not None:
+            if r is not None or v is None:
                 out[k] = r
         return out
     if isinstance(obj, bool):
@@ -324,9 +324,11 @@ def evaluate(
     best_iteration: int,
     *,
     horizon: int,
+    entry: str,
 ) -> Evaluation:
     """Predictions, metrics, bootstrap intervals, verdicts and backtest for the test rows;
-    `horizon`: the label's, in bars (the bootstrap's blocks must be longer)."""
+    `horizon`: the label's, in bars (the bootstrap's blocks must be longer); `entry`: where
+    the label's return starts (updown.returns), the signal sheet's forward returns too."""
     bs.check_settings(cfg.bootstrap, horizon)
     pred = test_predictions(table, folds, task, cfg.threshold)
     t = targets(pred, task)
@@ -346,15 +348,12 @@ def evaluate(
     metrics[f"bootstrap_{headline.name}"] = bootstrap_section(intervals, comparisons)
     diag = diagnose(pred, t.bar, rounds_kept(folds), BASELINES, len(folds))
 
-    result = backtest(pred, prices, list(CONTENDERS), cfg.backtest)
+    result = backtest(pred, prices, list(CONTENDERS), cfg.backtest, task)
     metrics["test"].update(
         {"backtest_bars": result.bars, "periods_per_year": result.periods_per_year}
     )
-    for name, stats in result.stats.items():
-        metrics[f"backtest_{name}"] = stats
+    metrics.update(result.sections())  # backtest_<name>, backtest_<portfolio>_<name>
 
-    # The tradable return starts where the backtest enters (label.entry will name it).
-    entry = ENTRY_OF_EXECUTION[cfg.backtest.execution]
     sheet = signal_sheet(
         pred, prices, list(CONTENDERS), entry, cfg.horizons, cfg.quantiles, cfg.bootstrap
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from updown.assess.backtest_plots import write_backtest_plots
 from updown.assess.bootstrap import check_settings
 from updown.assess.data_notes import data_notes
 from updown.assess.evaluate import FoldInput, evaluate
@@ -25,6 +26,7 @@ from updown.learn.split import scored_blocks
 from updown.learn.summary import TrainingSummary
 from updown.learn.tables import read_training_table, training_keys
 from updown.learn.train import fold_blocks
+from updown.returns import resolve_entry
 
 log = logging.getLogger("updown")
 
@@ -77,6 +79,10 @@ def run(a: argparse.Namespace) -> None:
         params.evaluate,
         summary.best_iteration,
         horizon=summary.horizon,
+        entry=str(
+            labels.attrs.get("entry")
+            or resolve_entry(params.label.entry, params.evaluate.backtest.execution)
+        ),
     )
     # Which block the figures describe: a sweep reads it back, the report words it.
     ev.metrics["scored_block"] = params.evaluate.block
@@ -91,6 +97,7 @@ def run(a: argparse.Namespace) -> None:
         loss_name=summary.metric,
     )
     figures += signal_plots(ev, Path(a.plots))
+    figures += write_backtest_plots(ev, Path(a.plots))
     write_parquet(ev.predictions, a.predictions)
     write_json({**ev.metrics, "blocks": periods}, a.metrics)
     write_json(headline(ev.metrics), a.headline)

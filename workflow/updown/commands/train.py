@@ -12,6 +12,7 @@ from updown.io import read_parquet, write_csv, write_json, write_text
 from updown.learn.guards import check_split_dates
 from updown.learn.tables import read_training_table
 from updown.learn.train import train_model
+from updown.returns import entry_offset
 
 log = logging.getLogger("updown")
 
@@ -24,7 +25,8 @@ def run(a: argparse.Namespace) -> None:
     task_for(kind)  # an unknown label kind stops here, naming it
     table = read_training_table(a.features, labels)  # column by column: bounded memory
     horizon = int(labels.attrs.get("horizon", params.label.horizon))
-    result = train_model(table, params.split, params.train, kind, horizon)
+    entry = str(labels.attrs.get("entry", "close"))
+    result = train_model(table, params.split, params.train, kind, horizon, entry_offset(entry))
     folds = Path(a.folds)
     folds.mkdir(parents=True, exist_ok=True)
     for stale in folds.glob("fold_*.txt"):  # a previous run may have had more folds

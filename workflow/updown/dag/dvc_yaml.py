@@ -85,6 +85,22 @@ PLOTS: list[dict[str, Any]] = [
             "title": "Mean forward return by model score quantile (bp per bar held)",
         }
     },
+    {
+        "reports/plots/portfolios.csv": {
+            "x": "sharpe",
+            "y": "book",
+            "template": "bar_horizontal",
+            "title": "Net Sharpe per portfolio (test)",
+        }
+    },
+    {
+        "reports/plots/cost_curve.csv": {
+            "x": "cost_bps",
+            "y": ["model", "majority", "momentum", "reversal", "linear", "buy_and_hold"],
+            "template": "simple",
+            "title": "Cost curve: net Sharpe by cost in bp (test)",
+        }
+    },
 ]
 
 
@@ -118,15 +134,22 @@ def _templated(text: str, source: str) -> str:
     return text
 
 
+def _keys_kept(prefix: str, value: Any, full: Any) -> list[str]:
+    """The params.yaml keys a rule's param holds: the whole (sub)section, or the keys it keeps,
+    nested as deep as it goes (e.g. evaluate.backtest.execution)."""
+    if value == full:
+        return [prefix]
+    if isinstance(value, dict) and isinstance(full, dict):
+        return [key for k, v in value.items() for key in _keys_kept(f"{prefix}.{k}", v, full[k])]
+    return [prefix]
+
+
 def _param_keys(job: Any, config: dict[str, Any]) -> list[str]:
     keys = []
     for name, value in job.params.items():
         if name not in config:  # not a params.yaml section (e.g. a path)
             continue
-        if value == config[name]:
-            keys.append(name)
-        else:  # a section less some keys: list the keys it keeps
-            keys.extend(f"{name}.{k}" for k in value)
+        keys.extend(_keys_kept(name, value, config[name]))
     return keys
 
 

@@ -175,16 +175,18 @@ def baseline_rows(train_rows: np.ndarray, cap: int) -> np.ndarray:
 
 
 def sample_weights(
-    table: pd.DataFrame, rows: np.ndarray, cfg: TrainConfig, horizon: int
+    table: pd.DataFrame, rows: np.ndarray, cfg: TrainConfig, horizon: int, entry_offset: int = 0
 ) -> np.ndarray | None:
     """`train.sample_weight` of each of `rows` (one fold's training rows), or None: no
-    weights, and at horizon 1, where labels do not overlap, uniqueness is 1 everywhere."""
+    weights, and at horizon 1, where labels do not overlap, uniqueness is 1 everywhere.
+    `entry_offset`: bars from a label's bar to its entry (updown.returns.entry_offset)."""
     if cfg.sample_weight == "none" or horizon <= 1:
         return None
     return uniqueness_weights(
         table["ticker"].to_numpy()[rows],
         table["timestamp"].to_numpy()[rows],
         table["label_end"].to_numpy()[rows],
+        entry_offset,
     )
 
 
@@ -199,6 +201,7 @@ def fit_fold(
     fold: int,
     walk_forward: bool,
     horizon: int = 1,
+    entry_offset: int = 0,
 ) -> FoldFit:
     import lightgbm as lgb
 
@@ -211,7 +214,7 @@ def fit_fold(
     params = lightgbm_params(cfg, objective, metric)
     # Fitted before LightGBM holds its bins, so the two never take memory at the same time.
     fitted_rows = baseline_rows(train_rows, cfg.baseline_max_rows)
-    weight = sample_weights(table, train_rows, cfg, horizon)
+    weight = sample_weights(table, train_rows, cfg, horizon, entry_offset)
     fitted_weight = None if weight is None else weight[np.searchsorted(train_rows, fitted_rows)]
     baselines = fit_baselines(
         table.iloc[fitted_rows], names, task, cfg.linear_c, weight=fitted_weight
@@ -271,10 +274,16 @@ def fit_fold(
 
 
 def train_model(
-    table: pd.DataFrame, split: SplitConfig, cfg: TrainConfig, label_kind: str, horizon: int = 1
+    table: pd.DataFrame,
+    split: SplitConfig,
+    cfg: TrainConfig,
+    label_kind: str,
+    horizon: int = 1,
+    entry_offset: int = 0,
 ) -> TrainResult:
     """Fit LightGBM and the baselines on `table` (from training_table), once per fold;
-    `horizon`: the label's, in bars (sample weights by uniqueness need it above 1)."""
+    `horizon`: the label's, in bars (sample weights by uniqueness need it above 1), from
+    `entry_offset` bars after the label's bar."""
     task = task_for(label_kind)
     check_labels(table, task)
     objective, metric = objective_and_metric(cfg, task)
@@ -289,7 +298,19 @@ def train_model(
             "do not overlap): training without weights"
         )
     folds = [
-        fit_fold(table, blocks, names, cfg, task, objective, metric, i + 1, walk_forward, horizon)
+        fit_fold(
+            table,
+            blocks,
+            names,
+            cfg,
+            task,
+            objective,
+            metric,
+            i + 1,
+            walk_forward,
+            horizon,
+            entry_offset,
+        )
         for i, blocks in enumerate(all_blocks)
     ]
     return TrainResult(task=task, objective=objective, metric=metric, folds=folds)
