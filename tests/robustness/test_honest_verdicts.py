@@ -76,7 +76,7 @@ def run(trained, horizon: int = 1, **boot: object) -> Evaluation:
     )
     folds = fold_inputs(table, p, result)
     return evaluate(table, folds, prices, result.task, cfg, result.final.best_iteration,
-                    horizon=horizon)  # fmt: skip
+                    horizon=horizon, entry="close")  # fmt: skip
 
 
 def why(design: bs.Design) -> str:
@@ -299,7 +299,8 @@ def cli_evaluate(where: Path, params: str, out: str):
         "evaluate", "--params", params, "--features", "features.parquet", "--labels",
         "labels.parquet", "--prices", "prices.parquet", "--model", "model.txt", "--folds", "folds",
         "--baselines", "baselines.json", "--validation", "validation.json", "--metrics",
-        f"{out}/metrics.json", "--plots", f"{out}/plots", "--predictions",
+        f"{out}/metrics.json", "--headline", f"{out}/headline.json", "--plots", f"{out}/plots",
+        "--predictions",
         f"{out}/predictions.parquet", "--report", f"{out}/report.html", cwd=where,
     )  # fmt: skip
 

@@ -274,13 +274,22 @@ their log loss and Brier score; they differ in their calls and in how they rank 
 # -- the page ------------------------------------------------------------------------------------
 
 
+#: Where a label's return starts, in words (updown.returns).
+ENTRY_WORDS = {
+    "close": "from the close of the signal's bar",
+    "next_open": "from the next bar's open (where a trade on the signal can enter)",
+    "next_close": "from the next bar's close",
+}
+
+
 def _what_is_predicted(training: TrainingSummary) -> str:
     horizon = training.horizon
+    entry = ENTRY_WORDS.get(training.entry, training.entry)
     return {
-        "direction": f"whether the price is higher {horizon} bar(s) later (up/down)",
+        "direction": f"whether the price is higher {horizon} bar(s) later, {entry} (up/down)",
         "triple_barrier": f"which barrier is touched first within {horizon} bar(s) "
         "(up = the upper barrier)",
-        "return": f"the log return over the next {horizon} bar(s)",
+        "return": f"the log return over the next {horizon} bar(s), {entry}",
     }.get(training.label_kind, f"the label {training.label_kind!r}")
 
 
@@ -297,15 +306,16 @@ def intro_section(ev: Evaluation, training: TrainingSummary) -> str:
     what = _what_is_predicted(training)
     d = ev.diagnostics
     scored = (
-        "scored on the <b>validation block</b> it was early-stopped on (evaluate.block: "
+        "scored on the <b>validation block</b> (evaluate.block: "
         "validation, how a sweep compares configurations; the test block was not read):"
         if ev.metrics.get("scored_block") == "validation"
         else "tested on"
     )
     return f"""<h2>What was tested</h2>
 <p>A LightGBM model ({_esc(training.objective)} objective) predicts {_esc(what)} for
-{len(tickers)} ticker(s) ({_esc(shown)}). It was trained on earlier data, early-stopped on a
-later validation block, and {scored} <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
+{len(tickers)} ticker(s) ({_esc(shown)}). It was trained on earlier data, watched on a later
+validation block (which stops the boosting when train.early_stopping_rounds is above 0), and
+{scored} <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
 <b>{_date(ctx.test_start)}</b> to <b>{_date(ctx.test_end)}</b>
 ({_esc(split_text)}). Share of test rows that went up:
 {_pct(t["up_rate"])}. Every baseline is fitted on the same training rows and scored on the

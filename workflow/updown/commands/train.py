@@ -35,7 +35,7 @@ def run(a: argparse.Namespace) -> None:
         write_text(f.model_text, folds / f"fold_{f.fold:02d}.txt")
     write_csv(result.fold_curves(), folds / "curves.csv")
     write_text(result.final.model_text, a.model)
-    write_json(result.summary(kind, horizon, params.split.mode).to_json(), a.baselines)
+    write_json(result.summary(kind, horizon, params.split.mode, entry).to_json(), a.baselines)
     write_csv(result.final.curve, a.curve)
     log.info(
         "trained %s (%s) on %d fold(s): best iteration %d -> %s",

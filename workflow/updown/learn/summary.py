@@ -28,6 +28,7 @@ class TrainingSummary:
     horizon: int
     split_mode: str
     folds: tuple[FoldSummary, ...]
+    entry: str = "close"  # where the label's return starts (updown.returns)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

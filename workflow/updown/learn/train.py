@@ -77,7 +77,9 @@ class TrainResult:
         """The fold trained on the most recent data: the model that is deployed."""
         return self.folds[-1]
 
-    def summary(self, label_kind: str, horizon: int, split_mode: str) -> TrainingSummary:
+    def summary(
+        self, label_kind: str, horizon: int, split_mode: str, entry: str = "close"
+    ) -> TrainingSummary:
         """models/baselines.json: what was trained, and every fold's baselines as numbers."""
         return TrainingSummary(
             task=self.task,
@@ -87,6 +89,7 @@ class TrainResult:
             label_kind=label_kind,
             horizon=horizon,
             split_mode=split_mode,
+            entry=entry,
             folds=tuple(
                 FoldSummary(f.fold, f.best_iteration, f.rows, f.baselines) for f in self.folds
             ),
