@@ -83,6 +83,10 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ),
     ),
     "predict": ("score the latest bar of each ticker (--out), or answer for one (--ticker)", ()),
+    "monitor": (
+        "score the journal's matured calls against what happened (the live loop, not the DAG)",
+        (),
+    ),
     "dvc-yaml": ("render dvc.yaml from the Snakefile (or --check it)", ()),
     "store": ("print the MLflow store the track stage logs to (what `make ui` opens)", ()),
 }
@@ -112,6 +116,16 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
             },
         ),
         ("--json", {"action": "store_true", "help": "print the answer as JSON"}),
+        (
+            "--journal",
+            {"action": "store_true", "help": "with --ticker: also journal the call"},
+        ),
+    ),
+    "monitor": (
+        ("--prices", {"default": "data/interim/prices.parquet", "help": "price panel"}),
+        ("--metrics", {"default": "reports/metrics.json", "help": "test-period metrics"}),
+        ("--model", {"default": "models/model.txt", "help": "the pipeline's model file"}),
+        ("--out", {"default": "reports/live.json", "help": "live figures (JSON)"}),
     ),
     "dvc-yaml": (
         ("--check", {"action": "store_true", "help": "exit 1 if dvc.yaml is not current"}),

@@ -174,6 +174,13 @@ class PredictConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    journal: str  # folder of the append-only journal and alias history (outside the DAG)
+    window_bars: int
+    min_matured: int
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig
     validate: ValidateConfig
@@ -184,6 +191,7 @@ class Params:
     evaluate: EvaluateConfig
     mlflow: MlflowConfig
     predict: PredictConfig
+    monitor: MonitorConfig
     raw: dict[str, Any]
 
 
@@ -300,6 +308,7 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         evaluate=_evaluate(raw["evaluate"]),
         mlflow=MlflowConfig(**raw["mlflow"]),
         predict=PredictConfig(**raw["predict"]),
+        monitor=MonitorConfig(**raw["monitor"]),
         raw=raw,
     )
 

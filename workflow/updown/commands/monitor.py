@@ -1,0 +1,65 @@
+"""`updown monitor`: the journal's matured calls against the realised prices, next to the
+test-period figures of each model version (reports/live.json).
+
+Not a DAG stage: the journal it reads is append-only state outside the DAG, written by every
+predict (and a replay's steps), and the expected figures of a registered version come from
+its MLflow run; neither is a declared input Snakemake or DVC could compare. It belongs to the
+live loop, run after predict (`make update`-style), and reruns cheaply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from updown.config import Params, load_params
+from updown.io import read_json, read_parquet, write_json
+from updown.live.champion import client_for, file_version
+from updown.live.journal import read_journal
+from updown.live.monitor import monitor
+
+log = logging.getLogger("updown")
+
+
+def expected_figures(
+    journal: pd.DataFrame, params: Params, metrics: Path, model: Path
+) -> dict[str, dict[str, Any]]:
+    """metrics.json per model version: the pipeline's own for the model file it evaluated,
+    the version's MLflow run's for a registered version (missing ones are left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    versions = journal.drop_duplicates("model_version")
+    if metrics.is_file() and model.is_file():
+        out[file_version(model.read_text())] = read_json(metrics)
+    found = client_for(params, Path.cwd())
+    for version, run_id, name in versions[["model_version", "run_id", "model_name"]].itertuples(
+        index=False
+    ):
+        if not name or found is None or version in out:
+            continue
+        import mlflow
+
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="metrics.json", tracking_uri=found[1]
+            )
+        except Exception as exc:  # a run without the artifact, or a store that is down
+            log.warning("no test figures for %s version %s: %s", name, version, exc)
+            continue
+        out[str(version)] = read_json(local)
+    return out
+
+
+def run(a: argparse.Namespace) -> None:
+    params = load_params(a.params)
+    journal = read_journal(params.monitor.journal)
+    prices = read_parquet(a.prices)
+    expected = expected_figures(journal, params, Path(a.metrics), Path(a.model))
+    live = monitor(
+        journal, prices, expected, params.monitor.window_bars, params.monitor.min_matured
+    )
+    write_json(live, a.out)
+    log.info("%s", live["summary"])
