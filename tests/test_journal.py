@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from conftest import REPO, project_env
 from updown.config import load_params
 from updown.live.journal import COLUMNS, journal, journal_rows, read_journal
@@ -35,7 +34,9 @@ def scored(tickers: list[str], as_of: str, p: list[float]) -> pd.DataFrame:
 
 def rows_at(as_of: str, p: list[float], version: str = "1") -> pd.DataFrame:
     params = load_params(REPO / "params.yaml")
-    return journal_rows(scored(["A", "B"], as_of, p), params, ("m", version, "champion"), "champion", NOW)
+    return journal_rows(
+        scored(["A", "B"], as_of, p), params, ("m", version, "champion"), "champion", NOW
+    )
 
 
 def test_journal_rows_carry_the_call_the_model_and_when_the_outcome_is_known() -> None:

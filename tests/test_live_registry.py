@@ -70,7 +70,9 @@ def test_predict_journals_the_champions_calls_with_its_version_and_run(registere
     assert sorted(mine["ticker"]) == sorted(latest["ticker"])
     assert set(mine["model_name"]) == {NAME} and set(mine["alias"]) == {"champion"}
     assert set(mine["run_id"]) == {version.run_id} and set(mine["role"]) == {"champion"}
-    assert mine.set_index("ticker")["p_up"].to_dict() == latest.set_index("ticker")["p_up"].to_dict()
+    assert (
+        mine.set_index("ticker")["p_up"].to_dict() == latest.set_index("ticker")["p_up"].to_dict()
+    )
     # The built project's own predict (no registry then) journalled the model file's calls.
     assert journal["model_version"].str.startswith("file:").sum() == len(latest)
 
@@ -109,7 +111,9 @@ def test_a_challenger_predicts_in_shadow_then_the_gate_promotes_it(
     assert set(shadow["model_version"]) == {"2"} and set(shadow["alias"]) == {"challenger"}
     assert len(shadow) == 2
 
-    kept = gate(client, history, NAME, ({"roc_auc": 0.55}, {"roc_auc": 0.555}), "roc_auc", 0.01, NOW)
+    kept = gate(
+        client, history, NAME, ({"roc_auc": 0.55}, {"roc_auc": 0.555}), "roc_auc", 0.01, NOW
+    )
     assert not kept.promote
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
     won = gate(client, history, NAME, ({"roc_auc": 0.55}, {"roc_auc": 0.6}), "roc_auc", 0.01, NOW)

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from updown.errors import UpdownError
 from updown.returns import forward_returns
 

@@ -63,7 +63,9 @@ def from_file(model_path: str, params: Params, run_id: str) -> ServedModel:
     try:
         text = Path(model_path).read_text()
     except FileNotFoundError as exc:
-        raise UpdownError(f"{model_path}: file not found (run the pipeline to train a model)") from exc
+        raise UpdownError(
+            f"{model_path}: file not found (run the pipeline to train a model)"
+        ) from exc
     return ServedModel(text, params, run_id, "", file_version(text), "")
 
 
@@ -151,9 +153,7 @@ def resolve_champion(
     version = alias_version(client, str(name), CHAMPION)
     if version is None:
         with store_lock(uri):
-            version = first_champion(
-                client, alias_history(params.monitor.journal), str(name), now
-            )
+            version = first_champion(client, alias_history(params.monitor.journal), str(name), now)
     if version is None:
         log.info("no version of %s in the registry: predicting with %s", name, model_path)
         return from_file(model_path, params, run_id)

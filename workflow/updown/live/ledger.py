@@ -71,7 +71,9 @@ class Ledger:
         """Append the rows whose key is not in the table yet (the first of repeated keys);
         return the rows actually added."""
         rows = self.conform(rows)
-        rows = rows[~pd.Series(self.key_hashes(rows)).duplicated().to_numpy()].reset_index(drop=True)
+        rows = rows[~pd.Series(self.key_hashes(rows)).duplicated().to_numpy()].reset_index(
+            drop=True
+        )
         self.folder.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(self.folder / LOCK):
             # Under the lock no append is under way: a hidden temporary is a killed writer's.
