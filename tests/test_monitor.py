@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from updown.errors import UpdownError
+from updown.live.drift import feature_drift, psi
 from updown.live.figures import live_figures, roc_auc
-from updown.live.monitor import matured, monitor, with_outcomes
+from updown.live.monitor import matured, monitor, with_drift, with_outcomes
 from updown.live.promotion import promote_if_better
 
 TICKERS = ("A", "B", "C")
@@ -175,3 +176,37 @@ def test_the_gate_promotes_only_beyond_the_margin_in_the_metrics_own_direction()
     assert not undefined.promote and "undefined" in undefined.reason
     with pytest.raises(UpdownError, match="not one of"):
         promote_if_better({}, {}, "sharpe", 0.0)
+
+
+def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shifted_one() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(0, 1, 20_000)
+    assert psi(reference, rng.normal(0, 1, 20_000)) < 0.01
+    assert psi(reference, rng.normal(1, 1, 20_000)) > 0.5
+    # A feature that stops being computed (all NaN) is a shift too.
+    assert psi(reference, np.full(100, np.nan)) > 1
+
+
+def test_feature_drift_flags_the_shifted_feature_beyond_sampling_noise_only() -> None:
+    rng = np.random.default_rng(1)
+    days = pd.bdate_range("2015-01-01", periods=600, tz="UTC")
+    n = len(days)
+    shifted = rng.normal(0, 1, n)
+    shifted[-50:] += 3  # the last 50 bars moved
+    features = pd.DataFrame(
+        {
+            "ticker": "A",
+            "timestamp": days,
+            "stable": rng.normal(0, 1, n).astype("float32"),
+            "shifted": shifted.astype("float32"),
+        }
+    )
+    train_end = days[399].date()
+    drift = feature_drift(features, train_end, 50, 0.25)
+    assert drift["drifted"] == ["shifted"]
+    assert drift["train_rows"] == 400 and drift["recent_rows"] == 50
+    assert drift["psi"]["shifted"] > 1 and drift["psi"]["stable"] < 0.25 + drift["noise"]
+    live = with_drift(monitor(journal(panel()), panel(), {}, 20, 20), drift)
+    assert any(
+        a.startswith("feature drift: 1 feature(s)") and "shifted" in a for a in live["alerts"]
+    )

@@ -125,6 +125,10 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
         ("--prices", {"default": "data/interim/prices.parquet", "help": "price panel"}),
         ("--metrics", {"default": "reports/metrics.json", "help": "test-period metrics"}),
         ("--model", {"default": "models/model.txt", "help": "the pipeline's model file"}),
+        (
+            "--features",
+            {"default": "data/processed/features.parquet", "help": "features (for drift)"},
+        ),
         ("--out", {"default": "reports/live.json", "help": "live figures (JSON)"}),
     ),
     "dvc-yaml": (

@@ -178,6 +178,7 @@ class MonitorConfig:
     journal: str  # folder of the append-only journal and alias history (outside the DAG)
     window_bars: int
     min_matured: int
+    psi_threshold: float
 
 
 @dataclass(frozen=True)

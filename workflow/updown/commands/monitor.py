@@ -19,8 +19,9 @@ import pandas as pd
 from updown.config import Params, load_params
 from updown.io import read_json, read_parquet, write_json
 from updown.live.champion import client_for, file_version
+from updown.live.drift import feature_drift
 from updown.live.journal import read_journal
-from updown.live.monitor import monitor
+from updown.live.monitor import monitor, with_drift
 
 log = logging.getLogger("updown")
 
@@ -61,5 +62,11 @@ def run(a: argparse.Namespace) -> None:
     live = monitor(
         journal, prices, expected, params.monitor.window_bars, params.monitor.min_matured
     )
+    if Path(a.features).is_file():
+        m = params.monitor
+        drift = feature_drift(
+            read_parquet(a.features), params.split.train_end, m.window_bars, m.psi_threshold
+        )
+        live = with_drift(live, drift)
     write_json(live, a.out)
     log.info("%s", live["summary"])

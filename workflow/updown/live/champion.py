@@ -12,6 +12,7 @@ params.yaml, logged beside it) and the data settings of today's params.yaml.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import logging
 import tempfile
@@ -108,21 +109,29 @@ def model_params(current: Params, logged: dict[str, Any], where: str) -> Params:
     return build_params(raw, source=where)
 
 
-def download_version(
-    client: MlflowClient, uri: str, version: Any, params: Params, alias: str = CHAMPION
-) -> ServedModel:
-    """The registered version's booster and params (its pyfunc artifacts)."""
+@functools.lru_cache(maxsize=8)
+def version_files(uri: str, name: str, number: str) -> tuple[str, dict[str, Any]]:
+    """A registered version's booster text and logged params. A version's files never change,
+    so a process (a replay stepping a clock) fetches each version once."""
     import mlflow
 
-    name, number = str(version.name), str(version.version)
     with tempfile.TemporaryDirectory(prefix="updown-champion-") as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{name}/{number}", dst_path=tmp, tracking_uri=uri
             )
         )
-        text = (local / "artifacts" / "model.txt").read_text()
-        logged = read_yaml(local / "artifacts" / "params.yaml")
+        return (local / "artifacts" / "model.txt").read_text(), read_yaml(
+            local / "artifacts" / "params.yaml"
+        )
+
+
+def download_version(
+    client: MlflowClient, uri: str, version: Any, params: Params, alias: str = CHAMPION
+) -> ServedModel:
+    """The registered version's booster and params (its pyfunc artifacts)."""
+    name, number = str(version.name), str(version.version)
+    text, logged = version_files(uri, name, number)
     where = f"models:/{name}/{number}"
     return ServedModel(
         text, model_params(params, logged, where), str(version.run_id), name, number, alias

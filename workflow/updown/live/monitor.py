@@ -182,6 +182,24 @@ def monitor(
     )
 
 
+def with_drift(live: dict[str, Any], drift: dict[str, Any]) -> dict[str, Any]:
+    """live.json with the feature drift (updown.live.drift) and an alert naming the features
+    whose PSI passes the threshold."""
+    alerts = list(live["alerts"])
+    if drift["drifted"]:
+        shown = ", ".join(f"{n} {drift['psi'][n]:.2f}" for n in drift["drifted"][:8])
+        more = f" and {len(drift['drifted']) - 8} more" if len(drift["drifted"]) > 8 else ""
+        alerts.append(
+            f"feature drift: {len(drift['drifted'])} feature(s) have a PSI above "
+            f"{drift['threshold']} (plus {drift['noise']:.2f} of sampling noise) over the last {live['window_bars']} bars against the training "
+            f"block: {shown}{more}"
+        )
+    text = live["summary"]
+    if drift["drifted"]:
+        text = f"{text} {alerts[-1][0].upper()}{alerts[-1][1:]}."
+    return clean({**live, "drift": drift, "alerts": alerts, "summary": text})
+
+
 def summary(calls: int, matured_calls: int, alerts: list[str], verdicts: int) -> str:
     """What live.json says, in one paragraph."""
     if not calls:
