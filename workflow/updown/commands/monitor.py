@@ -21,7 +21,8 @@ from updown.io import read_json, read_parquet, write_json
 from updown.live.champion import client_for, file_version
 from updown.live.drift import feature_drift
 from updown.live.journal import read_journal
-from updown.live.monitor import monitor, with_drift
+from updown.live.monitor import GROUP, matured, monitor, with_drift
+from updown.live.tracking import log_steps, step_series
 
 log = logging.getLogger("updown")
 
@@ -70,3 +71,18 @@ def run(a: argparse.Namespace) -> None:
         live = with_drift(live, drift)
     write_json(live, a.out)
     log.info("%s", live["summary"])
+    log_to_mlflow(journal, prices, params)
+
+
+def log_to_mlflow(journal: pd.DataFrame, prices: pd.DataFrame, params: Params) -> None:
+    """The registered versions' live figures over time as MLflow step metrics (when the
+    registry is in use)."""
+    found = client_for(params, Path.cwd())
+    if found is None or journal.empty:
+        return
+    rows = matured(journal, prices)
+    for key, part in rows[rows["model_name"] != ""].groupby(GROUP, sort=True):
+        model = (str(key[0]), str(key[1]), str(key[2]))
+        series = step_series(part, params.monitor.window_bars)
+        added = log_steps(found[0], params.mlflow.experiment, model, series)
+        log.info("MLflow %s-live: %d new bar(s) for %s", params.mlflow.experiment, added, model)
