@@ -130,6 +130,7 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
             {"default": "data/processed/features.parquet", "help": "features (for drift)"},
         ),
         ("--out", {"default": "reports/live.json", "help": "live figures (JSON)"}),
+        ("--html", {"default": "reports/live.html", "help": "live figures for a person (HTML)"}),
     ),
     "dvc-yaml": (
         ("--check", {"action": "store_true", "help": "exit 1 if dvc.yaml is not current"}),

@@ -17,11 +17,13 @@ from typing import Any
 import pandas as pd
 
 from updown.config import Params, load_params
-from updown.io import read_json, read_parquet, write_json
+from updown.io import read_json, read_parquet, write_json, write_text
 from updown.live.champion import client_for, file_version
 from updown.live.drift import feature_drift
 from updown.live.journal import read_journal
 from updown.live.monitor import GROUP, matured, monitor, with_drift
+from updown.live.page import render_live
+from updown.live.promotion import alias_history
 from updown.live.tracking import log_steps, step_series
 
 log = logging.getLogger("updown")
@@ -71,18 +73,33 @@ def run(a: argparse.Namespace) -> None:
         live = with_drift(live, drift)
     write_json(live, a.out)
     log.info("%s", live["summary"])
-    log_to_mlflow(journal, prices, params)
+    series = rolling_series(journal, prices, params.monitor.window_bars)
+    history = alias_history(params.monitor.journal).read()
+    write_text(render_live(live, series, history), a.html)
+    log_to_mlflow(series, params)
 
 
-def log_to_mlflow(journal: pd.DataFrame, prices: pd.DataFrame, params: Params) -> None:
+def rolling_series(
+    journal: pd.DataFrame, prices: pd.DataFrame, window_bars: int
+) -> dict[tuple[str, str, str], pd.DataFrame]:
+    """Per (model name, version, role): the live figures over the window ending at each bar."""
+    if journal.empty:
+        return {}
+    rows = matured(journal, prices)
+    return {
+        (str(k[0]), str(k[1]), str(k[2])): step_series(part, window_bars)
+        for k, part in rows.groupby(GROUP, sort=True)
+    }
+
+
+def log_to_mlflow(series: dict[tuple[str, str, str], pd.DataFrame], params: Params) -> None:
     """The registered versions' live figures over time as MLflow step metrics (when the
     registry is in use)."""
     found = client_for(params, Path.cwd())
-    if found is None or journal.empty:
+    if found is None:
         return
-    rows = matured(journal, prices)
-    for key, part in rows[rows["model_name"] != ""].groupby(GROUP, sort=True):
-        model = (str(key[0]), str(key[1]), str(key[2]))
-        series = step_series(part, params.monitor.window_bars)
-        added = log_steps(found[0], params.mlflow.experiment, model, series)
+    for model, steps in series.items():
+        if not model[0]:
+            continue  # the model file has no registry version to log under
+        added = log_steps(found[0], params.mlflow.experiment, model, steps)
         log.info("MLflow %s-live: %d new bar(s) for %s", params.mlflow.experiment, added, model)

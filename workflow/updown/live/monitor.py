@@ -90,6 +90,24 @@ def expected_band(
     return float(test), math.nan, math.nan
 
 
+def calibration(rows: pd.DataFrame, bins: int = 5) -> list[dict[str, float]]:
+    """Calibration of the live calls: equal-count bins of P(up), each with its mean P(up) and
+    the share that went up (empty for a regression model or no matured call)."""
+    p = rows["p_up"].to_numpy("float64")
+    if len(p) == 0 or not np.isfinite(p).all():
+        return []
+    order = np.argsort(p, kind="stable")
+    up = (rows["realised"].to_numpy("float64") > 0)[order]
+    return [
+        {
+            "p_up": float(p[order][chunk].mean()),
+            "up_rate": float(up[chunk].mean()),
+            "rows": len(chunk),
+        }
+        for chunk in np.array_split(np.arange(len(p)), min(bins, len(p)))
+    ]
+
+
 def judge(
     figures: dict[str, Any], metrics: dict[str, Any] | None, min_matured: int
 ) -> dict[str, dict[str, Any]]:
@@ -168,6 +186,7 @@ def monitor(
             where = "whole journal" if span == "whole" else f"last {window_bars} bars"
             alerts += alerts_of(label, where, judged)
             verdicts += sum(e["status"] in VERDICTS for e in judged.values())
+        entry["calibration"] = calibration(done)
         models.append(entry)
     return clean(
         {
