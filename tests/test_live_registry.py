@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import run, set_params
+from test_track import closed_port
 from updown.live.journal import read_journal
 from updown.live.promotion import alias_history, gate, set_challenger
 
@@ -147,3 +149,23 @@ def test_monitor_reads_the_journal_and_each_versions_test_figures(registered: Pa
     assert live["drift"]["psi"] and live["drift"]["train_rows"] > 0
     page = (registered / "reports/live.html").read_text()
     assert "Alias history" in page and "first model" in page
+
+
+def test_an_unreachable_registry_stops_predict_in_one_line_and_journals_nothing(
+    registered: Path, tmp_path: Path
+) -> None:
+    params = yaml.safe_load((registered / "params.yaml").read_text())
+    params["mlflow"]["tracking_uri"] = f"http://127.0.0.1:{closed_port()}"
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(params, sort_keys=False))
+    before = parts(registered)
+    done = run(
+        ["updown", "predict", "--params", str(bad), "--out", str(tmp_path / "latest.csv")],
+        registered,
+        check=False,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("updown predict: error: MLflow registry at http://127.0.0.1:")
+    assert "cannot connect" in last and "unset mlflow.registered_model" in last
+    assert parts(registered) == before and not (tmp_path / "latest.csv").exists()

@@ -15,6 +15,7 @@ import copy
 import functools
 import hashlib
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ import pandas as pd
 from updown.config import Params, build_params
 from updown.errors import UpdownError
 from updown.live.promotion import CHAMPION, alias_history, first_champion
+from updown.redact import redact
 from updown.safe_yaml import read_yaml
-from updown.serve.store import store_lock, tracking_uri
+from updown.serve.store import MLFLOW_ENV_DEFAULTS, store_lock, tracking_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -76,6 +78,8 @@ def client_for(params: Params, root: Path) -> tuple[MlflowClient, str] | None:
     if not params.mlflow.registered_model:
         return None
     uri = tracking_uri(params.mlflow.tracking_uri, root)
+    for key, value in MLFLOW_ENV_DEFAULTS.items():  # a store that is down fails in seconds
+        os.environ.setdefault(key, value)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return None
     from mlflow import MlflowClient
@@ -159,13 +163,26 @@ def resolve_champion(
         log.info("%s: predicting with %s", why, model_path)
         return from_file(model_path, params, run_id)
     client, uri = found
-    version = alias_version(client, str(name), CHAMPION)
-    if version is None:
-        with store_lock(uri):
-            version = first_champion(client, alias_history(params.monitor.journal), str(name), now)
-    if version is None:
-        log.info("no version of %s in the registry: predicting with %s", name, model_path)
-        return from_file(model_path, params, run_id)
-    served = download_version(client, uri, version, params)
+    try:
+        version = alias_version(client, str(name), CHAMPION)
+        if version is None:
+            history = alias_history(params.monitor.journal)
+            with store_lock(uri):
+                version = first_champion(client, history, str(name), now)
+        if version is None:
+            log.info("no version of %s in the registry: predicting with %s", name, model_path)
+            return from_file(model_path, params, run_id)
+        served = download_version(client, uri, version, params)
+    except UpdownError:
+        raise
+    except Exception as exc:  # MLflow raises many types for an unreachable or broken store
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "Connection refused" in first or "Max retries exceeded" in first:
+            first = "cannot connect (server down or unreachable)"
+        raise UpdownError(
+            f"MLflow registry at {redact(uri)}: cannot resolve {name}@{CHAMPION}: "
+            f"{redact(first)[:300]}. Fix the store, or unset mlflow.registered_model to answer "
+            "from the model file"
+        ) from exc
     log.info("predicting with %s (run %s)", served.source, served.run_id)
     return served

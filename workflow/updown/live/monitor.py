@@ -215,7 +215,7 @@ def with_drift(live: dict[str, Any], drift: dict[str, Any]) -> dict[str, Any]:
         )
     text = live["summary"]
     if drift["drifted"]:
-        text = f"{text} {alerts[-1][0].upper()}{alerts[-1][1:]}."
+        text = f"{text} F{alerts[-1][1:]}."
     return clean({**live, "drift": drift, "alerts": alerts, "summary": text})
 
 
@@ -229,7 +229,7 @@ def summary(calls: int, matured_calls: int, alerts: list[str], verdicts: int) ->
     if not alerts:
         return f"{head} Live performance is within what the test period led to expect."
     return f"{head} Live performance falls outside what the test period led to expect: " + (
-        "; ".join(alerts)
+        "; ".join(alerts) + "."
     )
 
 
