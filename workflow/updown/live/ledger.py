@@ -60,20 +60,17 @@ class Ledger:
             raise UpdownError(f"{self.folder}: rows lack column(s) {', '.join(missing)}")
         return rows[list(self.columns)].astype(self.columns).reset_index(drop=True)
 
-    def conform_key(self, rows: pd.DataFrame) -> pd.DataFrame:
-        return rows[list(self.key)].astype({k: self.columns[k] for k in self.key})
-
-    def key_hashes(self, rows: pd.DataFrame) -> np.ndarray:
-        """A 64-bit hash of each row's key (collisions: about 1 in 10^19 per pair)."""
-        return pd.util.hash_pandas_object(rows[list(self.key)], index=False).to_numpy()
+    def unseen(self, rows: pd.DataFrame, known: pd.DataFrame) -> np.ndarray:
+        """Which of `rows` have a key not among `known`'s (exact comparison of the values)."""
+        key = list(self.key)
+        seen = known[key].astype({k: self.columns[k] for k in key}).drop_duplicates()
+        joined = rows[key].merge(seen, on=key, how="left", indicator=True)
+        return (joined["_merge"] == "left_only").to_numpy()
 
     def append(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Append the rows whose key is not in the table yet (the first of repeated keys);
         return the rows actually added."""
-        rows = self.conform(rows)
-        rows = rows[~pd.Series(self.key_hashes(rows)).duplicated().to_numpy()].reset_index(
-            drop=True
-        )
+        rows = self.conform(rows).drop_duplicates(list(self.key)).reset_index(drop=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(self.folder / LOCK):
             # Under the lock no append is under way: a hidden temporary is a killed writer's.
@@ -81,8 +78,7 @@ class Ledger:
                 stale.unlink(missing_ok=True)
             known = self.read(list(self.key))
             if len(known):
-                new = ~np.isin(self.key_hashes(rows), self.key_hashes(self.conform_key(known)))
-                rows = rows[new].reset_index(drop=True)
+                rows = rows[self.unseen(rows, known)].reset_index(drop=True)
             if rows.empty:
                 return rows
             parts = self.parts()
