@@ -91,6 +91,7 @@ def test_each_journalled_p_up_equals_the_cli_answer_to_the_bit(registered: Path)
 def test_rerunning_predict_and_the_dag_leaves_the_journal_as_it_was(registered: Path) -> None:
     before = parts(registered)
     run(["snakemake", "--cores", "2", "--forcerun", "predict"], registered)
+    run(["dvc", "repro", "--force", "--single-item", "predict"], registered)
     ticker = read_journal(registered / "journal")["ticker"].iloc[0]
     run(["updown", "predict", "--ticker", ticker, "--json", "--journal"], registered)
     assert parts(registered) == before
