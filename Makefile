@@ -8,14 +8,19 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pip's notes about unused local indexes are noise here.
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: run test lint unit ui bench lock dvc.yaml clean help
+.PHONY: run run-hourly test test-fast lint unit ui exp bench sweep lock dvc.yaml plots-template clean help
 
 help:
 	@echo "make run    - run the whole pipeline (snakemake) on the embedded sample"
+	@echo "make run-hourly - the same pipeline on a synthetic hourly panel, in runs/hourly"
 	@echo "make test   - lint, type-check and run the test suite"
+	@echo "make test-fast - unit and property tests only (no snakemake/dvc/mlflow/browser runs)"
 	@echo "make ui     - open the MLflow UI on http://127.0.0.1:5000"
+	@echo "make exp    - the DVC experiments table: headline metrics and the params that differ"
 	@echo "make bench  - speed and memory benchmarks (needs ../shared)"
+	@echo "make sweep  - a grid of configurations chosen on validation, the winner tested once"
 	@echo "make lock   - re-pin requirements.lock from requirements.in"
+	@echo "make plots-template - rebuild the offline dvc plots page from npm (needs npm)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("updown needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -27,6 +32,17 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/local
+
+# The hourly example: examples/hourly.yaml over params.yaml, bars from the seeded generator, and
+# the same Snakefile run in its own folder (--directory), so no output mixes with `make run`'s.
+HOURLY      := runs/hourly
+HOURLY_BARS := --tickers 5 --bars 3500 --interval 1h --seed 1
+run-hourly: $(STAMP)
+	$(BIN)/updown params --overlay examples/hourly.yaml --out $(HOURLY)/params.yaml
+	test -d $(HOURLY)/bars || $(BIN)/python benchmarks/synthetic.py --out $(HOURLY)/bars \
+		$(HOURLY_BARS) > /dev/null
+	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/local \
+		--snakefile Snakefile --directory $(HOURLY)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,6 +57,11 @@ unit: $(STAMP)
 
 test: lint unit
 
+# The edit loop: the unit and property tests, without the real snakemake / dvc / mlflow /
+# chromium runs (markers in pyproject.toml); `make test` still runs everything.
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(CORES) --dist loadgroup -m "not integration and not browser and not slow"
+
 # The store the track stage logs to (params mlflow.tracking_uri, $$MLFLOW_TRACKING_URI, else
 # sqlite:///mlflow.db here); a tracking server has its own UI. Localhost only: PORT=5001 to move.
 ui: $(STAMP)
@@ -49,11 +70,29 @@ ui: $(STAMP)
 	echo "MLflow UI for $$uri on http://127.0.0.1:$${PORT:-5000}"; \
 	exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${PORT:-5000}
 
+# A grid in params-style keys, as `dvc exp run -S` takes them: make sweep SWEEP="-S train.x=1,2 ...".
+SWEEP ?= -S train.learning_rate=0.01,0.03,0.1 -S train.num_leaves=7,31
+sweep: $(STAMP)
+	$(BIN)/updown sweep $(SWEEP) --cores $(CORES)
+
+# `dvc exp show` lists every param (about 120) and the hash of every dependency (about 80 files)
+# as columns. This keeps the params and metrics that differ between the experiments shown, always
+# the model's headline metric and interval (headline.json), and no file hashes. It fits 120
+# columns; EXP_ARGS adds options: EXP_ARGS=-A (every commit), EXP_ARGS=--md (for a pipe).
+EXP_DROP := ^Created$$|^(data|models|reports|workflow)/|^requirements\.lock$$
+exp: $(STAMP)
+	$(BIN)/dvc exp show --no-pager --only-changed --keep '^model\.' --drop '$(EXP_DROP)' $(EXP_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --cores $(CORES) $(BENCH_ARGS)
 
 dvc.yaml: $(STAMP)
 	$(BIN)/updown dvc-yaml
+
+# Refresh the offline page of `dvc plots` (workflow/dvc_plots/offline.html) from npm: the
+# versions in workflow/dvc_plots/vendor.json, checked against their recorded integrity. Needs npm.
+plots-template: $(STAMP)
+	$(BIN)/python workflow/dvc_plots/build.py
 
 lock:
 	$(PYTHON) -m pip install --quiet uv $(PIP_QUIET)
@@ -61,4 +100,4 @@ lock:
 		--generate-hashes -o requirements.lock
 
 clean:
-	rm -rf data models reports logs .snakemake mlflow.db mlruns
+	rm -rf data models reports logs .snakemake mlflow.db mlruns runs

@@ -21,6 +21,10 @@ except UpdownError as exc:
 configfile: "params.yaml"
 
 
+# `snakemake --report report.zip`: the outputs marked report() below, with these captions.
+report: "workflow/report/workflow.rst"
+
+
 validate(config, "workflow/schemas/params.schema.yaml")
 
 # The track stage records which orchestrator ran it; jobs inherit this environment.

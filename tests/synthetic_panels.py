@@ -121,5 +121,7 @@ def small_features(**changes: object) -> FeaturesConfig:
 
 
 def label_config(**changes: object) -> LabelConfig:
-    cfg = LabelConfig(kind="direction", horizon=1, threshold=0.0)
+    """A label config for hand-built panels; close-to-close unless `entry` says otherwise (the
+    shipped `auto` needs the backtest's execution to resolve, see updown.learn.label.resolved)."""
+    cfg = LabelConfig(kind="direction", horizon=1, threshold=0.0, entry="close")
     return dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]

@@ -110,6 +110,7 @@ def test_the_closure_follows_imports_through_other_modules() -> None:
     assert "updown.learn.features" not in closure("updown.commands.label")
 
 
+@pytest.mark.slow
 def test_every_rule_declares_the_code_of_its_command_and_the_lock_file() -> None:
     script = (
         "import json; from pathlib import Path; from updown.dag.dvc_yaml import snakemake_jobs;"

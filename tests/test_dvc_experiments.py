@@ -1,5 +1,6 @@
 """`dvc exp run -S train.learning_rate=0.1`, then `dvc metrics diff` and `dvc plots diff`, work
-on a project whose pipeline result is committed in dvc.lock."""
+on a project whose pipeline result is committed in dvc.lock (a fork with a DVC remote; the
+fresh-clone story, with no dvc.lock, is tests/test_readme_commands.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,16 @@ def test_a_learning_rate_experiment_shows_in_metrics_diff_and_plots_diff(
         assert f"Running stage '{stage}'" in out, out[-3000:]
     assert "Running stage 'features'" not in out  # the train section reruns train onwards only
 
-    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], p).stdout)
+    # -S rewrote params.yaml through DVC's YAML round trip: only the line of the key changed
+    lines = run(["git", "diff", "-U0", "params.yaml"], p).stdout.splitlines()
+    assert [line for line in lines if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        "-  learning_rate: 0.03",
+        "+  learning_rate: 0.1",
+    ]
+
+    # every number, not only the declared headline: the baseline is in the committed dvc.lock
+    targets = ["--targets", "reports/metrics.json"]
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json", *targets], p).stdout)
     changed = diff["reports/metrics.json"]
     model = {k: v for k, v in changed.items() if k.startswith("model.")}
     assert model, changed
@@ -47,5 +57,6 @@ def test_a_learning_rate_experiment_shows_in_metrics_diff_and_plots_diff(
     page = (plots / "index.html").read_text()
     for name in ("reports/train_curve.csv", "reports/plots/roc.csv", "reports/plots/calibration.csv",
                  "reports/plots/confusion.csv", "reports/plots/importance.csv",
-                 "reports/plots/equity.csv"):  # fmt: skip
+                 "reports/plots/equity.csv", "reports/plots/signal_decay.csv",
+                 "reports/plots/signal_quantiles.csv"):  # fmt: skip
         assert f"vegaEmbed('#{name.replace('/', '_').replace('.', '_')}'" in page, name

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 from train_data import fold_inputs, params, split_dates, synthetic
+from updown.assess.backtest import PSR_KEYS
 from updown.assess.evaluate import CONTENDERS, evaluate
 from updown.assess.metrics import METRICS, resolve_headline
 from updown.assess.scoring import Scored, per_bar_corr, ranks_within_bar, targets
@@ -53,7 +54,7 @@ def run_eval(kind: str = "direction", tickers=("AAA", "BBB", "CCC", "DDD"), sign
     table = training_table(features, labels)
     result = train_model(table, p.split, p.train, kind)
     ev = evaluate(table, fold_inputs(table, p, result), prices, result.task, p.evaluate,
-                  result.final.best_iteration, horizon=1)  # fmt: skip
+                  result.final.best_iteration, horizon=1, entry="close")  # fmt: skip
     return ev, table, p
 
 
@@ -171,13 +172,18 @@ def test_metrics_json_is_numbers_at_most_two_levels_deep_and_rounded(direction) 
     for section, values in ev.metrics.items():
         assert isinstance(values, dict), section
         for key, v in values.items():
+            if v is None:  # only a figure the data cannot give: a PSR on too few bars, ...
+                assert section.startswith("backtest_") and key in (*PSR_KEYS, "break_even_bps")
+                continue
             assert isinstance(v, int | float) and not isinstance(v, bool), (section, key, v)
             if isinstance(v, float):
                 assert round(v, 6) == v
     for key in ("model", "baseline_majority", "baseline_momentum", "baseline_reversal",
                 "baseline_linear", "bootstrap_roc_auc", "verdict", "backtest_model",
-                "backtest_buy_and_hold", "test"):  # fmt: skip
+                "backtest_buy_and_hold", "test", "signal_model", "signal_linear"):  # fmt: skip
         assert key in ev.metrics, key
+    for key in (*PSR_KEYS, "break_even_bps", "sharpe_at_5bp", "ann_return_at_20bp"):
+        assert key in ev.metrics["backtest_model"], key
     b = ev.metrics["bootstrap_roc_auc"]
     assert b["model_lo"] <= ev.metrics["model"]["roc_auc"] <= b["model_hi"]
 
@@ -217,7 +223,14 @@ def test_walk_forward_scores_each_fold_with_its_own_model_and_pools_the_test_row
     result = train_model(table, p.split, p.train, "direction")
     folds = fold_inputs(table, p, result)
     ev = evaluate(
-        table, folds, prices, result.task, p.evaluate, result.final.best_iteration, horizon=1
+        table,
+        folds,
+        prices,
+        result.task,
+        p.evaluate,
+        result.final.best_iteration,
+        horizon=1,
+        entry="close",
     )
     pred = ev.predictions
     tested = sum(int((f.blocks == "test").sum()) for f in folds)
@@ -274,12 +287,13 @@ def run_cli(where, out: str) -> None:
     run(["updown", "evaluate", "--features", "features.parquet", "--labels", "labels.parquet",
          "--prices", "prices.parquet", "--model", f"{out}/model.txt", "--folds", f"{out}/folds",
          "--baselines", f"{out}/baselines.json", "--validation", "validation.json",
-         "--metrics", f"{out}/metrics.json",
+         "--metrics", f"{out}/metrics.json", "--headline", f"{out}/headline.json",
          "--plots", f"{out}/plots", "--predictions", f"{out}/predictions.parquet",
          "--report", f"{out}/report.html"], where)  # fmt: skip
     assert o.is_dir()
 
 
+@pytest.mark.slow
 def test_the_cli_writes_every_fold_every_plot_and_the_same_bytes_twice(tmp_path) -> None:
     write_inputs(tmp_path)
     run_cli(tmp_path, "a")
@@ -291,12 +305,16 @@ def test_the_cli_writes_every_fold_every_plot_and_the_same_bytes_twice(tmp_path)
         "fold_02.txt",
     ]
     assert (a / "model.txt").read_text() == (a / "folds/fold_02.txt").read_text()
-    for name in ("roc", "calibration", "confusion", "importance", "equity"):
+    plots = ("roc", "calibration", "confusion", "importance", "equity", "portfolios", "cost_curve",
+             "signal_decay", "signal_quantiles")  # fmt: skip
+    for name in plots:
         assert (a / "plots" / f"{name}.csv").stat().st_size > 0, name
     pngs = sorted(p.stem for p in (a / "plots").glob("*.png"))
-    assert pngs == ["calibration", "confusion", "equity", "importance", "loss_curve", "roc"]
+    assert pngs == sorted([*plots, "loss_curve"])
     html = (a / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 6
+    assert html.count('src="data:image/png;base64,') == len(pngs)
+    assert 'id="signal-rank-ic"' in html and 'id="plot-signal_decay"' in html
+    assert "Portfolios and turnover" in html and "Cost curve" in html
     assert "Walk-forward folds" in html and "Does the model beat its baselines?" in html
     # the tickers validate dropped, and why (reports/validation.json)
     assert "<b>CCC</b>: only 40 usable rows, fewer than validate.min_rows=300" in html

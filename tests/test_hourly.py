@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -153,3 +154,35 @@ def test_the_pipeline_runs_end_to_end_on_hourly_bars(
     assert metrics  # the evaluate stage scored the hourly test block
     latest = pd.read_csv(project / "reports/latest.csv")
     assert sorted(latest["ticker"]) == ["T0", "T1"]
+
+
+@pytest.mark.integration
+def test_make_run_hourly_runs_the_example_in_its_own_folder(
+    new_project: Callable[[], Path],
+) -> None:
+    """The one-command hourly example: examples/hourly.yaml over params.yaml, the seeded
+    generator's bars, the whole pipeline in runs/hourly; the daily outputs are not touched, and
+    a second `make run-hourly` has nothing to do."""
+    project = new_project()
+    (project / ".venv").symlink_to(REPO / ".venv")  # -o: use it as it is, never rebuild it
+    make = ["make", "-o", ".venv/.installed", "run-hourly"]
+    run(make, project)
+    out = project / "runs" / "hourly"
+    features = pd.read_parquet(out / "data/processed/features.parquet")
+    assert sorted(features["hour"].unique()) == list(range(9, 16))
+    metrics = json.loads((out / "reports/metrics.json").read_text())
+    assert metrics["test"]["tickers"] == 5
+    assert metrics["test"]["bars"] > 20 * 20  # enough 20-bar blocks for a bootstrap verdict
+    latest = pd.read_csv(out / "reports/latest.csv")
+    assert sorted(latest["ticker"]) == [f"SYN{i:04d}" for i in range(5)]
+    assert (out / "mlflow.db").is_file() and (out / "reports/report.html").is_file()
+    for daily in ("data", "models", "reports", "logs", "mlflow.db"):
+        assert not (project / daily).exists(), daily
+    # The generator is seeded: the same command writes the same bars.
+    again = project / "again"
+    run([sys.executable, "benchmarks/synthetic.py", "--out", str(again), "--tickers", "5",
+         "--bars", "3500", "--interval", "1h", "--seed", "1"], project)  # fmt: skip
+    for path in sorted((out / "bars").iterdir()):
+        assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+    rerun = run(make, project)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from conftest import REPO, project_env
 from updown.config import load_params
-from updown.live.journal import COLUMNS, journal, journal_rows, read_journal
+from updown.live.journal import COLUMNS, journal, journal_rows, label_entry, read_journal
+from updown.returns import entry_offset
 
 NOW = pd.Timestamp("2019-01-02 21:00", tz="UTC")
 
@@ -44,7 +45,9 @@ def test_journal_rows_carry_the_call_the_model_and_when_the_outcome_is_known() -
     params = load_params(REPO / "params.yaml")
     assert list(rows.columns) == list(COLUMNS)
     assert rows["horizon"].tolist() == [params.label.horizon] * 2
-    assert rows["outcome_bars"].tolist() == [params.label.horizon] * 2  # entry `close`: offset 0
+    entry = label_entry(params)  # `auto`: the backtest's execution point
+    assert rows["entry"].tolist() == [entry] * 2
+    assert rows["outcome_bars"].tolist() == [entry_offset(entry) + params.label.horizon] * 2
     assert rows["direction"].tolist() == ["up", "down"]
     assert rows[["model_name", "model_version", "role"]].iloc[0].tolist() == ["m", "1", "champion"]
 

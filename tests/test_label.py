@@ -1,10 +1,12 @@
 """Labels pinned on hand-computed examples: direction (dead zone dropped or kept, in return or
 volatility units), return (plain and excess), triple barrier (take, stop, both in one bar,
-vertical), and horizons that run past the end of the data."""
+vertical), horizons that run past the end of the data, and every entry point (close, next open,
+next close; `auto` follows the backtest's execution)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,10 @@ import pytest
 from synthetic_panels import label_config, tidy
 from updown.config import build_params, load_params
 from updown.errors import UpdownError
-from updown.learn.label import make_labels
+from updown.learn.label import make_labels, resolved
+from updown.returns import ENTRY_OF_EXECUTION
+
+REPO = Path(__file__).resolve().parents[1]
 
 DAYS = pd.bdate_range("2024-01-01", periods=12, tz="UTC").as_unit("us")
 
@@ -51,7 +56,12 @@ def test_direction_is_up_down_with_ties_down_and_the_last_bars_unlabelled() -> N
     assert out["label"].tolist() == [1, 0, 0, 1]  # 10.5 -> 10.5 is not up
     np.testing.assert_allclose(out["forward_return"], np.log([11 / 10, 10.5 / 11, 1.0, 12 / 10.5]))
     assert out["label_end"].tolist() == DAYS[1:5].tolist()
-    assert out.attrs == {"label_kind": "direction", "horizon": "1", "num_classes": "2"}
+    assert out.attrs == {
+        "label_kind": "direction",
+        "horizon": "1",
+        "entry": "close",
+        "num_classes": "2",
+    }
 
 
 def test_a_horizon_past_the_end_of_the_data_leaves_those_bars_unlabelled() -> None:
@@ -102,7 +112,12 @@ def test_return_labels_are_the_forward_log_return() -> None:
     np.testing.assert_allclose(out["label"], np.log([9 / 10, 9.9 / 12]))
     np.testing.assert_allclose(out["label"], out["forward_return"])
     assert out["label"].dtype == np.float64
-    assert out.attrs == {"label_kind": "return", "horizon": "2", "excess": "false"}
+    assert out.attrs == {
+        "label_kind": "return",
+        "horizon": "2",
+        "entry": "close",
+        "excess": "false",
+    }
 
 
 def test_excess_return_is_demeaned_across_tickers_and_ends_with_the_latest_window() -> None:
@@ -231,3 +246,80 @@ def test_a_gap_ends_a_segment_as_the_last_bar_ends_a_ticker() -> None:
     # Without the column the same bars are one stretch, and the 13 -> 50 jump is a label.
     whole = make_labels(panel.drop(columns="segment"), label_config())
     assert whole["forward_return"].iloc[4] == pytest.approx(math.log(50 / 13))
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+def test_next_open_labels_run_from_the_next_open_to_the_open_horizon_bars_later() -> None:
+    o = [10.0, 11.0, 9.0, 12.0, 12.5, 13.0]
+    c = [10.5, 10.0, 9.5, 12.2, 12.0, 12.8]
+    panel = panel_of(bars("X", c, open_=o, high=[max(a, b) for a, b in zip(o, c, strict=True)],
+                          low=[min(a, b) for a, b in zip(o, c, strict=True)]))  # fmt: skip
+    out = make_labels(panel, label_config(kind="return", horizon=2, entry="next_open"))
+    # bar t: open[t+1] -> open[t+3]; the last three bars have no open three bars ahead
+    np.testing.assert_allclose(out["label"], np.log([12 / 11, 12.5 / 9, 13 / 12]))
+    assert out["label_end"].tolist() == DAYS[3:6].tolist()
+    up = make_labels(panel, label_config(entry="next_open"))
+    assert up["label"].tolist() == [0, 1, 1, 1]  # 11 -> 9, 9 -> 12, 12 -> 12.5, 12.5 -> 13
+    assert up.attrs["entry"] == "next_open"
+
+
+def test_next_close_labels_run_from_the_next_close() -> None:
+    panel = panel_of(bars("X", [10, 11, 9, 12, 12.5]))
+    out = make_labels(panel, label_config(kind="return", entry="next_close"))
+    np.testing.assert_allclose(out["forward_return"], np.log([9 / 11, 12 / 9, 12.5 / 12]))
+    assert out["label_end"].tolist() == DAYS[2:5].tolist()
+
+
+def test_auto_entry_is_where_the_backtest_trades_and_an_explicit_entry_stays() -> None:
+    raw = load_params(REPO / "params.yaml").raw
+    assert raw["label"]["entry"] == "auto"
+    for execution, entry in ENTRY_OF_EXECUTION.items():
+        bt = {**raw["evaluate"]["backtest"], "execution": execution}
+        params = build_params({**raw, "evaluate": {**raw["evaluate"], "backtest": bt}})
+        assert resolved(params).entry == entry
+    explicit = build_params({**raw, "label": {**raw["label"], "entry": "close"}})
+    assert resolved(explicit).entry == "close"
+    with pytest.raises(UpdownError, match=r"label\.entry"):
+        build_params({**raw, "label": {**raw["label"], "entry": "tomorrow"}})
+
+
+@pytest.mark.parametrize(
+    ("entry", "after", "label", "touch", "end_bar", "exit_price"),
+    [
+        # Bar 3 gaps up 3% at its open: the close entry is through the profit-take at once, the
+        # next-open entry buys at that open and the path after it stays inside the band.
+        ("close", [(100 * E(0.03),) * 4, (100 * E(0.03),) * 4, (100 * E(0.035),) * 4],
+         1, "take", 3, 100 * E(0.03)),
+        ("next_open", [(100 * E(0.03),) * 4, (100 * E(0.03),) * 4, (100 * E(0.035),) * 4],
+         1, "vertical", 5, 100 * E(0.035)),
+        # Entry at bar 3's open (100); bar 4's low is 3% below: stopped, out at bar 5's open.
+        ("next_open", [(100, 100.5, 99.5, 100), (100, 100.5, 100 * E(-0.03), 99), (98,) * 4],
+         0, "stop", 5, 98),
+        # Quiet bars 3 and 4; bar 5 opens 2.5% above the entry: the vertical point gaps
+        # through the profit-take, which counts as a take.
+        ("next_open", [(100, 100.5, 99.5, 100), (100, 100.5, 99.5, 100.5), (100 * E(0.025),) * 4],
+         1, "take", 5, 100 * E(0.025)),
+        # Entry at bar 3's close (100): bar 4's high takes profit, out at bar 4's close.
+        ("next_close", [(100, 100.5, 99.5, 100), (100, 100 * E(0.025), 99.5, 101), (101,) * 4],
+         1, "take", 4, 101),
+    ],
+)  # fmt: skip
+def test_triple_barrier_measures_from_the_entry_price_on_the_path_after_it(
+    entry: str,
+    after: list[tuple[float, ...]],
+    label: int,
+    touch: str,
+    end_bar: int,
+    exit_price: float,
+) -> None:
+    full = [a if len(a) == 4 else a * 4 for a in after]
+    out = triple(panel_of(barrier_case(full)), entry=entry)  # type: ignore[arg-type]
+    assert out["timestamp"].iloc[0] == DAYS[2]  # bars 0-1 have no volatility yet
+    row = out.iloc[0]
+    assert (row["label"], row["touch"], row["label_end"]) == (label, touch, DAYS[end_bar])
+    entry_price = (
+        full[0][0] if entry == "next_open" else (100.0 if entry == "close" else full[0][3])
+    )
+    assert row["forward_return"] == pytest.approx(math.log(exit_price / entry_price))

@@ -57,7 +57,14 @@ def evaluation(request):
     result = train_model(table, p.split, p.train, request.param)
     folds = fold_inputs(table, p, result)
     ev = evaluate(
-        table, folds, prices, result.task, p.evaluate, result.final.best_iteration, horizon=1
+        table,
+        folds,
+        prices,
+        result.task,
+        p.evaluate,
+        result.final.best_iteration,
+        horizon=1,
+        entry="close",
     )
     return ev, result.task
 

@@ -116,11 +116,12 @@ def test_track_fails_in_one_line_while_the_server_is_down_then_logs_there_on_rer
     kept = [
         "models/model.txt",
         "reports/metrics.json",
-        "reports/report.html",
         "data/processed/features.parquet",
     ]
-    # The record of the last run that did land: put back by Snakemake (update()), same bytes.
+    # The record of the last run that did land, and the report with that run's header (both
+    # the track stage's outputs): put back by Snakemake (update()), same bytes.
     record_before = (p / "reports/mlflow_run.json").read_bytes()
+    report_before = (p / "reports/report.html").read_bytes()
     before = {f: ((p / f).read_bytes(), (p / f).stat().st_mtime_ns) for f in kept}
 
     # A new tracking URI is not a new result: forcing the track stage logs it there.
@@ -138,6 +139,7 @@ def test_track_fails_in_one_line_while_the_server_is_down_then_logs_there_on_rer
     ]
     assert {f: ((p / f).read_bytes(), (p / f).stat().st_mtime_ns) for f in kept} == before
     assert (p / "reports/mlflow_run.json").read_bytes() == record_before
+    assert (p / "reports/report.html").read_bytes() == report_before
 
     with mlflow_server(tmp_path / "server", port) as url:
         up = run(["snakemake", "--cores", "2", "--forcerun", "track"], p)

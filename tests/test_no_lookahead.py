@@ -3,7 +3,8 @@
 For random price panels (daily and hourly, tickers with different calendars) and a random cut
 time, features at or before the cut are bit-for-bit the same whether the later data exists, is
 removed, or is replaced; a label changes only with data after its bar and never with data after
-its recorded window end; no training row's label window reaches its validation or test
+its recorded window end, which lies the entry's offset plus `horizon` bars after it (every
+entry: close, next open, next close); no training row's label window reaches its validation or test
 block, in holdout and walk-forward splits; and across a gap longer than validate.max_gap_days,
 nothing on one side changes when the bars on the other side do.
 """
@@ -34,6 +35,7 @@ from updown.errors import UpdownError
 from updown.learn.features import make_features
 from updown.learn.label import make_labels
 from updown.learn.split import holdout_fold, make_folds, walk_forward_bounds
+from updown.returns import ENTRIES, entry_offset
 
 FAST = settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -95,6 +97,7 @@ label_settings = st.builds(
     vol_window=st.integers(2, 6),
     profit_take=st.floats(0.2, 3.0),
     stop_loss=st.floats(0.2, 3.0),
+    entry=st.sampled_from(ENTRIES),
 )
 
 
@@ -160,6 +163,24 @@ def test_labels_change_with_data_after_t_and_only_with_it(p: dict, s: dict) -> N
     a, b = matched(straddle, later)
     if len(a):
         assert not np.array_equal(a["forward_return"], b["forward_return"])
+
+
+@FAST
+@given(p=panels, s=label_settings)
+def test_every_label_window_runs_from_its_entry_to_horizon_bars_after_it(p: dict, s: dict) -> None:
+    panel, _ = build(p)
+    assume(p["tickers"] > 1 or not s["excess"])
+    out = labels_for(panel, s)
+    ahead = entry_offset(s["entry"]) + s["horizon"]
+    exit_bar = panel.assign(exit=panel.groupby("ticker")["timestamp"].shift(-ahead))
+    got = out.merge(exit_bar[[*KEYS, "exit"]], on=KEYS)
+    assert got["exit"].notna().all()  # no label without its whole window
+    if s["kind"] == "triple_barrier":  # a touch ends the window early, never late
+        assert (got["label_end"] <= got["exit"]).all() and (
+            got["label_end"] > got["timestamp"]
+        ).all()
+    elif not s["excess"]:
+        assert (got["label_end"] == got["exit"]).all()
 
 
 split_settings = st.builds(
@@ -342,11 +363,13 @@ def test_nothing_on_one_side_of_a_gap_changes_with_the_bars_on_the_other_side(
                 check_exact=True,
             )
     # Not vacuous: the last bar before the gap has no label (there is no next bar), and the
-    # first bar after it starts afresh, as a ticker's first bar does.
+    # first bar after it starts afresh, as a ticker's first bar does. (An excess label's end is
+    # the latest among the tickers at its bar, which another ticker may push past the gap.)
     t0_labels = labels[labels["ticker"] == "T0"]
     assert not (t0_labels["timestamp"] == gap[0]).any()
-    assert (t0_labels["label_end"] <= gap[0]).sum() + (
-        t0_labels["timestamp"] >= gap[1]
-    ).sum() == len(t0_labels)
+    if not s["excess"]:
+        assert (t0_labels["label_end"] <= gap[0]).sum() + (
+            t0_labels["timestamp"] >= gap[1]
+        ).sum() == len(t0_labels)
     first = features[(features["ticker"] == "T0") & (features["timestamp"] == gap[1])]
     assert first[["ret_1", "gap", "vol_3"]].isna().all().all()

@@ -55,10 +55,10 @@ def prices(params: Params) -> pd.DataFrame:
 
 
 def _train(prices: pd.DataFrame, params: Params, objective: str) -> str:
-    from updown.learn.label import make_labels
+    from updown.learn.label import make_labels, resolved
 
     feats = compute_features(prices, params.features, params.data.interval)
-    labels = make_labels(prices, params.label)
+    labels = make_labels(prices, resolved(params))
     table = labels.merge(feats, on=["ticker", "timestamp"])
     table = table[table["timestamp"] < pd.Timestamp("2015-01-01", tz="UTC")]
     names = [c for c in feats.columns if c not in ("ticker", "timestamp")]

@@ -79,3 +79,30 @@ def test_a_screenshot_of_the_report_shows_the_plots(
     # the model is drawn in red (#d62728) in the ROC, calibration, importance and equity plots
     red = np.all(np.abs(pixels.astype(int) - [214, 39, 40]) <= 12, axis=1).sum()
     assert red > 2000, red
+
+
+def test_the_report_header_names_the_run_commit_data_snapshot_blocks_and_trials(
+    built_sample_project: Path, chromium: str, tmp_path: Path
+) -> None:
+    import hashlib
+
+    p = built_sample_project
+    record = json.loads((p / "reports/mlflow_run.json").read_text())
+    blocks = json.loads((p / "reports/metrics.json").read_text())["blocks"]
+    dom = run(
+        chromium_cmd(chromium, tmp_path / "profile3", "--virtual-time-budget=10000",
+                     "--dump-dom", (p / "reports/report.html").as_uri()),
+        tmp_path, timeout=120,
+    ).stdout  # fmt: skip
+    header = dom[dom.index('id="provenance"') : dom.index("</section>")]
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", header)))
+    commit = run(["git", "rev-parse", "HEAD"], p).stdout.strip()
+    data = hashlib.sha256((p / "data/interim/prices.parquet").read_bytes()).hexdigest()
+    assert record["git_commit"] == commit and record["data_sha256"] == data
+    for fact in (record["run_id"], record["run_name"], commit, data):
+        assert fact in text, fact
+    for block in ("train", "valid", "test"):
+        first, last = blocks[0][block]
+        assert f"{first[:10]} to {last[:10]}" in text
+    assert "the committed params.yaml, unchanged" in text
+    assert f"{record['trials']} configuration" in text or "only configuration tried" in text

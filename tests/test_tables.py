@@ -14,7 +14,7 @@ from updown.config import load_params
 from updown.contract import feature_columns
 from updown.io import write_parquet
 from updown.learn.features import make_features
-from updown.learn.label import make_labels
+from updown.learn.label import make_labels, resolved
 from updown.learn.tables import (
     read_training_table,
     row_batches,
@@ -34,7 +34,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]
     panel = make_panel(seed=3, tickers=5, n_days=700)
     path = tmp_path_factory.mktemp("tables") / "features.parquet"
     write_parquet(make_features(panel, small_features()), path)
-    labels = make_labels(panel, params.label)
+    labels = make_labels(panel, resolved(params))
     return path, labels.sample(frac=0.9, random_state=1).sort_values(["ticker", "timestamp"])
 
 

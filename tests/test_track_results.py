@@ -83,7 +83,7 @@ def track_inputs(p: Path) -> TrackInputs:
         prices=p / "data/interim/prices.parquet",
         metrics=p / "reports/metrics.json",
         curve=p / "reports/train_curve.csv",
-        report=p / "reports/report.html",
+        evaluation=p / "reports/evaluation.html",
         plots=p / "reports/plots",
         validation=p / "reports/validation.json",
         baselines=p / "models/baselines.json",

@@ -16,6 +16,9 @@ import pandas as pd
 import pytest
 from hostile import csv_text, daily_bars, error_line, fingerprint, updown, write_params
 
+# Every test here runs the real `updown` CLI: `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
+
 GOOD = daily_bars()
 NY = "America/New_York"
 

@@ -13,6 +13,9 @@ import pytest
 from conftest import run
 from hostile import REPO, error_line, fingerprint, stage_command, updown, write_params
 
+# Every test here runs the real `updown` CLI: `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
+
 OUTPUTS = ("data", "models", "reports")
 
 # case: (params changes, fragments of the message). The message names the file and the key.

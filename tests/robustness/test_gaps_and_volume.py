@@ -28,7 +28,10 @@ from hostile import (
 )
 from updown.config import load_params
 from updown.learn.features import make_features, planned_names, volume_names
-from updown.learn.label import make_labels
+from updown.learn.label import make_labels, resolved
+
+# Every test here runs the real `updown` CLI: `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
 
 PARAMS = {
     "data.source": "csv",
@@ -140,7 +143,7 @@ def test_a_long_gap_splits_the_ticker_and_no_label_return_or_window_spans_it(
     head = features[features["timestamp"] <= last_before].reset_index(drop=True)
     pd.testing.assert_frame_equal(head, make_features(earlier, cfg), check_exact=True)
     # The labels likewise: the two stretches labelled apart give the same rows.
-    label_cfg = load_params(work / "params.yaml").label
+    label_cfg = resolved(load_params(work / "params.yaml"))
     apart = pd.concat(
         [make_labels(earlier, label_cfg), make_labels(later, label_cfg)], ignore_index=True
     )

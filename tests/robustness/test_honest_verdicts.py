@@ -304,6 +304,7 @@ def cli_evaluate(where: Path, params: str, out: str):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_cli_with_a_huge_block_writes_no_beats_and_names_the_dropped_ticker(
     trained_project: Path,
 ) -> None:
@@ -320,6 +321,7 @@ def test_the_cli_with_a_huge_block_writes_no_beats_and_names_the_dropped_ticker(
     assert "EEE" in doc and "fewer than validate.min_rows=300" in doc
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_blocks_no_longer_than_the_horizon_in_one_line(
     trained_project: Path, tmp_path: Path
 ) -> None:

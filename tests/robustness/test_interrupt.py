@@ -22,6 +22,9 @@ import pytest
 from conftest import project_env, run
 from hostile import REPO, UPDOWN, fingerprint, write_params
 
+# Every test here runs the real `updown` CLI: `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
+
 
 def big_panel(path: Path, tickers: int = 400, bars: int = 5000) -> None:
     """A validated-looking price panel large enough that writing its labels takes a while."""

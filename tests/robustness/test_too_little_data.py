@@ -18,6 +18,9 @@ from hostile import (
     write_params,
 )
 
+# Every test here runs the real `updown` CLI: `make test` runs them, `make test-fast` not.
+pytestmark = pytest.mark.slow
+
 # Dates that the config checks accept for 400 business days from 2001-01-02 (to mid 2002).
 PARAMS = {
     "data.source": "csv",

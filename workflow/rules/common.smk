@@ -1,8 +1,14 @@
 # Helpers shared by the rules. Each rule passes the params.yaml sections it reads through
 # `params:`, so Snakemake reruns it when (and only when) those values change.
 
+import datetime
+
 from updown.dag.acquire_jobs import acquire_jobs
 from updown.dag.code_deps import stage_code
+from updown.dag.stage_path import SNAKEMAKE_PREFIX
+
+# Jobs find `updown` even when snakemake was started as .venv/bin/snakemake from a plain shell.
+shell.prefix(SNAKEMAKE_PREFIX)
 
 SOURCE = config["data"]["source"]
 TICKERS = config["data"]["tickers"]
@@ -13,6 +19,25 @@ ACQUIRE_JOBS = acquire_jobs(TICKERS, config["data"]["acquire_jobs"])
 def section(name, exclude=()):
     """A params.yaml section, less the keys a rule must not rerun for."""
     return {k: v for k, v in config[name].items() if k not in exclude}
+
+
+def acquire_data():
+    """The data section acquire reruns on. `end: null` (the newest bar) stands for
+    the current UTC day (hour, for 1h bars): a new day reruns acquire once."""
+    data = section("data", exclude=["tickers", "acquire_jobs"])
+    if data["end"] is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        hour = "T%H" if data["interval"] == "1h" else ""
+        data["end"] = now.strftime(f"newest on %Y-%m-%d{hour}")
+    return data
+
+
+def label_entry_source():
+    """What label reads beyond its section: `label.entry: auto` is the backtest's execution
+    point, so a change of evaluate.backtest.execution relabels. Declared whatever the entry, so
+    dvc.yaml does not change with it (an explicit entry merely relabels to the same rows).
+    """
+    return {"backtest": {"execution": config["evaluate"]["backtest"]["execution"]}}
 
 
 def scaled(base, per_input_mb, ceiling=None):
@@ -37,4 +62,7 @@ def code(command):
     source by updown.dag.code_deps) and the lock file that pins every library under them: an
     edit to either reruns the stage, and what follows it. Snakemake's own `code` trigger only
     sees the shell line, not the package behind it."""
-    return [*stage_code(command), "requirements.lock"]
+    files = [*stage_code(command), "requirements.lock"]
+    # Relative to the working directory, which `--directory` moves (make run-hourly); from the
+    # project folder these are the paths as written.
+    return [os.path.relpath(os.path.join(workflow.basedir, f)) for f in files]

@@ -1,7 +1,8 @@
 # Tickers travel in a fixed number of jobs (data.acquire_jobs), each fetching its share in one
 # process: one job per ticker would spend more on Python start-up than on the data. Adding a
-# ticker reruns only the job it hashes to. update(): Snakemake keeps the previous snapshots while
-# a job runs and puts them back if the fetch fails (DVC: persist).
+# ticker reruns only the job it hashes to. update(): Snakemake keeps the previous snapshots in
+# place while a job runs (yfinance updates read them and append) and puts them back if the
+# fetch fails (DVC: persist). A changed data.end reruns the job through `data`.
 for job_name, job_tickers in ACQUIRE_JOBS.items():
 
     rule:
@@ -21,7 +22,7 @@ for job_name, job_tickers in ACQUIRE_JOBS.items():
             mem_mb=scaled(1000, 0),
             runtime=scaled(30, 0),
         params:
-            data=section("data", exclude=["tickers", "acquire_jobs"]),
+            data=acquire_data(),
             # Evaluated here, once per rule: the shell line below is formatted only when the job
             # runs, after the loop has moved on, so it must not name the loop's variables.
             tickers=" ".join(f"--ticker '{t}'" for t in job_tickers),
@@ -37,7 +38,14 @@ rule validate:
         code=code("validate"),
     output:
         prices=update("data/interim/prices.parquet"),
-        report=update("reports/validation.json"),
+        report=update(
+            report(
+                "reports/validation.json",
+                caption="../report/validation.rst",
+                category="1. Validate",
+                labels={"output": "validation.json"},
+            )
+        ),
     log:
         "logs/validate.log",
     benchmark:
@@ -48,7 +56,7 @@ rule validate:
         mem_mb=scaled(400, 2.5),
         runtime=scaled(5, 0.05),
     params:
-        data=section("data", exclude=["acquire_jobs"]),
+        data=section("data", exclude=["acquire_jobs", "overlap_bars"]),
         validate=section("validate"),
         raw_dir=lambda wildcards, input: os.path.dirname(input.raw[0]),
     shell:
@@ -73,6 +81,7 @@ rule label:
         runtime=scaled(5, 0.02),
     params:
         label=section("label"),
+        evaluate=label_entry_source(),
     shell:
         "updown label --params params.yaml --prices {input.prices} --out {output} --log {log}"
 

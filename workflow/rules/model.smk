@@ -7,7 +7,14 @@ rule train:
         model=update("models/model.txt"),
         folds=update(directory("models/folds")),
         baselines=update("models/baselines.json"),
-        curve=update("reports/train_curve.csv"),
+        curve=update(
+            report(
+                "reports/train_curve.csv",
+                caption="../report/train_curve.rst",
+                category="3. Train",
+                labels={"output": "train_curve.csv"},
+            )
+        ),
     log:
         "logs/train.log",
     benchmark:
@@ -38,10 +45,28 @@ rule evaluate:
         validation="reports/validation.json",
         code=code("evaluate"),
     output:
-        metrics=update("reports/metrics.json"),
-        plots=update(directory("reports/plots")),
+        metrics=update(
+            report(
+                "reports/metrics.json",
+                caption="../report/metrics.rst",
+                category="4. Evaluate",
+                labels={"output": "metrics.json"},
+            )
+        ),
+        headline=update("headline.json"),
+        plots=update(
+            report(
+                directory("reports/plots"),
+                patterns=["{name}.png"],
+                caption="../report/plots.rst",
+                category="4. Evaluate",
+                subcategory="Plots",
+                labels={"figure": "{name}"},
+            )
+        ),
         predictions=update("reports/predictions.parquet"),
-        report=update("reports/report.html"),
+        # The report's body; the track stage adds the run's header (reports/report.html).
+        report=update("reports/evaluation.html"),
     log:
         "logs/evaluate.log",
     benchmark:
@@ -58,5 +83,5 @@ rule evaluate:
         "updown evaluate --params params.yaml --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --model {input.model} "
         "--folds {input.folds} --baselines {input.baselines} --validation {input.validation} "
-        "--metrics {output.metrics} --plots {output.plots} "
+        "--metrics {output.metrics} --headline {output.headline} --plots {output.plots} "
         "--predictions {output.predictions} --report {output.report} --log {log}"

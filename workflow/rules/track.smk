@@ -7,14 +7,30 @@ rule track:
         prices="data/interim/prices.parquet",
         metrics="reports/metrics.json",
         curve="reports/train_curve.csv",
-        report="reports/report.html",
+        evaluation="reports/evaluation.html",
         plots="reports/plots",
         validation="reports/validation.json",
         baselines="models/baselines.json",
         folds="models/folds",
         code=code("track"),
     output:
-        update("reports/mlflow_run.json"),
+        run=update(
+            report(
+                "reports/mlflow_run.json",
+                caption="../report/mlflow_run.rst",
+                category="5. Track and predict",
+                labels={"output": "mlflow_run.json"},
+            )
+        ),
+        # evaluate's page with the header only the run can give (run, commit, trials, DSR).
+        report=update(
+            report(
+                "reports/report.html",
+                caption="../report/report.rst",
+                category="5. Track and predict",
+                labels={"output": "report.html"},
+            )
+        ),
     log:
         "logs/track.log",
     benchmark:
@@ -34,9 +50,9 @@ rule track:
     shell:
         "updown track --params params.yaml --model {input.model} --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --metrics {input.metrics} "
-        "--curve {input.curve} --report {input.report} --plots {input.plots} "
+        "--curve {input.curve} --evaluation {input.evaluation} --plots {input.plots} "
         "--validation {input.validation} --baselines {input.baselines} --folds {input.folds} "
-        "--out {output} --log {log}"
+        "--out {output.run} --report {output.report} --log {log}"
 
 
 rule predict:
@@ -47,7 +63,14 @@ rule predict:
         run="reports/mlflow_run.json",
         code=code("predict"),
     output:
-        update("reports/latest.csv"),
+        update(
+            report(
+                "reports/latest.csv",
+                caption="../report/latest.rst",
+                category="5. Track and predict",
+                labels={"output": "latest.csv"},
+            )
+        ),
     log:
         "logs/predict.log",
     benchmark:

@@ -62,9 +62,10 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("--baselines", "baselines"),
             ("--validation", "validation report (tickers dropped and why)"),
             ("--metrics", "metrics (JSON)"),
+            ("--headline", "headline metrics (JSON, DVC's declared metrics)"),
             ("--plots", "plots folder"),
             ("--predictions", "test predictions (Parquet)"),
-            ("--report", "report (HTML)"),
+            ("--report", "the evaluation's page (HTML; track adds the run's header)"),
         ),
     ),
     "track": (
@@ -76,10 +77,11 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("--prices", "price panel"),
             ("--metrics", "metrics"),
             ("--curve", "loss curve"),
-            ("--report", "report"),
+            ("--evaluation", "evaluate's page (the report's body, HTML)"),
             ("--plots", "plots folder"),
             ("--validation", "validation report"),
             ("--out", "run ids (JSON)"),
+            ("--report", "report: the body with the run's header (HTML)"),
         ),
     ),
     "predict": ("score the latest bar of each ticker (--out), or answer for one (--ticker)", ()),
@@ -88,11 +90,27 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (),
     ),
     "dvc-yaml": ("render dvc.yaml from the Snakefile (or --check it)", ()),
+    "sweep": (
+        "score a grid of configurations on the validation block, the winner on test once",
+        (),
+    ),
     "store": ("print the MLflow store the track stage logs to (what `make ui` opens)", ()),
+    "params": (
+        "write --params with an overlay's keys laid over it (make run-hourly)",
+        (("--overlay", "the keys to change (YAML)"), ("--out", "the merged params file")),
+    ),
 }
 OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
     "acquire": (
         ("--ticker", {"action": "append", "help": "ticker to fetch (repeatable; default: all)"}),
+        (
+            "--end",
+            {
+                "default": None,
+                "help": "fetch up to this date (as data.end, which it overrides) or time (ISO "
+                "8601, UTC without a zone: only bars stamped at or before it; a replay's clock)",
+            },
+        ),
     ),
     "track": (
         ("--baselines", {"default": None, "help": "baselines (JSON), logged as an artifact"}),
@@ -131,6 +149,18 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
         ),
         ("--out", {"default": "reports/live.json", "help": "live figures (JSON)"}),
         ("--html", {"default": "reports/live.html", "help": "live figures for a person (HTML)"}),
+    ),
+    "sweep": (
+        (
+            "-S",
+            {
+                "dest": "set",
+                "action": "append",
+                "metavar": "KEY=V1,V2",
+                "help": "params key and its values, as dvc exp run -S (repeatable: a grid)",
+            },
+        ),
+        ("--cores", {"type": int, "default": 2, "help": "cores for each pipeline run"}),
     ),
     "dvc-yaml": (
         ("--check", {"action": "store_true", "help": "exit 1 if dvc.yaml is not current"}),

@@ -23,6 +23,11 @@ class CsvConfig:
     pattern: str
     timezone: str
     columns: dict[str, str | None]
+    sep: str
+    date_format: str | None  # strftime codes; None: ISO and other unambiguous forms
+    dayfirst: bool  # 02/01/2020 is 2 January
+    decimal: str
+    thousands: str | None
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,10 @@ class DataConfig:
     acquire_jobs: int
     interval: str
     start: dt.date
-    end: dt.date
+    end: dt.date | None  # None: up to the newest bar the source has
     csv: CsvConfig
     yfinance: YfinanceConfig
+    overlap_bars: int  # yfinance updates refetch this many stored bars and compare them
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,9 @@ class LabelConfig:
     vol_window: int = 20
     profit_take: float = 1.0
     stop_loss: float = 1.0
+    # auto | close | next_open | next_close; `auto` is resolved against the backtest's execution
+    # by updown.learn.label.resolved (config stays free of the returns code).
+    entry: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,7 @@ class TrainConfig:
     extra: dict[str, Any]
     linear_c: float
     baseline_max_rows: int
+    sample_weight: str  # none | uniqueness (updown.learn.uniqueness)
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,11 @@ class BacktestConfig:
     cost_bps: float
     quantile: float
     periods_per_year: float | None
+    top_k: int | None
+    max_swaps: int
+    hold_bars: int
+    band: float
+    cost_curve_bps: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,9 @@ class EvaluateConfig:
     calibration_bins: int
     bootstrap: BootstrapConfig
     backtest: BacktestConfig
+    horizons: tuple[int, ...]  # the signal sheet's holding horizons, bars (sorted)
+    quantiles: int  # the signal sheet's score quantiles
+    block: str  # test (the untouched test block) | validation (what a sweep chooses by)
 
 
 @dataclass(frozen=True)
@@ -251,7 +269,10 @@ def _evaluate(e: dict[str, Any]) -> EvaluateConfig:
         **{
             **e,
             "bootstrap": BootstrapConfig(**e["bootstrap"]),
-            "backtest": BacktestConfig(**e["backtest"]),
+            "backtest": BacktestConfig(
+                **{**e["backtest"], "cost_curve_bps": tuple(e["backtest"]["cost_curve_bps"])}
+            ),
+            "horizons": tuple(sorted(e["horizons"])),
         }
     )
 
@@ -271,9 +292,10 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         acquire_jobs=d["acquire_jobs"],
         interval=d["interval"],
         start=_date(d["start"], f"{source}: data.start"),
-        end=_date(d["end"], f"{source}: data.end"),
+        end=None if d["end"] is None else _date(d["end"], f"{source}: data.end"),
         csv=CsvConfig(**{**d["csv"], "columns": dict(d["csv"]["columns"])}),
         yfinance=YfinanceConfig(**d["yfinance"]),
+        overlap_bars=d["overlap_bars"],
     )
     split = SplitConfig(
         train_end=_date(s["train_end"], f"{source}: split.train_end"),
@@ -288,14 +310,23 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
             f"{source}: label.excess applies to direction and return labels, not triple_barrier "
             "(its barriers follow each ticker's own path)"
         )
-    if data.start >= data.end:
+    if data.end is not None and data.start >= data.end:
         raise UpdownError(
             f"{source}: data.start ({data.start}) must be before data.end ({data.end})"
         )
-    if not data.start < split.train_end < split.valid_end < data.end:
+    # data.end: null (the newest bar) bounds nothing here; train checks the data's own range.
+    end = data.end or dt.date.max
+    if not data.start < split.train_end < split.valid_end < end:
         raise UpdownError(
             f"{source}: split dates must satisfy data.start < split.train_end < split.valid_end "
             f"< data.end; got {data.start} < {split.train_end} < {split.valid_end} < {data.end}"
+        )
+    marks = [m for m in (data.csv.sep, data.csv.decimal, data.csv.thousands) if m is not None]
+    if len(set(marks)) < len(marks):
+        raise UpdownError(
+            f"{source}: data.csv.sep {data.csv.sep!r}, data.csv.decimal {data.csv.decimal!r} and "
+            f"data.csv.thousands {data.csv.thousands!r} must differ (a ';'-separated file with "
+            "1.234,56 numbers: sep ';', decimal ',', thousands '.')"
         )
     if data.source == "sample" and data.interval != "1d":
         raise UpdownError(f"{source}: data.interval: the sample source has daily bars only (1d)")

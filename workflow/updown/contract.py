@@ -50,3 +50,8 @@ def task_for(label_kind: str) -> Task:
 def feature_columns(columns: list[str] | tuple[str, ...]) -> list[str]:
     """The feature columns of a table: everything that is neither a key nor a label value."""
     return [c for c in columns if c not in KEYS and c not in LABEL_VALUES]
+
+
+#: Where evaluate's page (reports/evaluation.html) takes the header that only the track stage
+#: can write (run, commit, trials, DSR): the one thing the two stages agree on about the page.
+REPORT_HEADER_SLOT = "<!-- updown:header -->"

@@ -147,12 +147,19 @@ def _dictionary_columns(schema: Any) -> list[str]:
     return [f.name for f in schema if not pa.types.is_floating(f.type)]
 
 
-def write_parquet(df: pd.DataFrame, path: Path | str) -> Path:
+def write_parquet(
+    df: pd.DataFrame, path: Path | str, metadata: dict[str, str] | None = None
+) -> Path:
+    """Write `df` atomically; `metadata` (key: text) goes into the file's key-value metadata,
+    beside pandas' own, and travels with the data (read it back with `parquet_metadata`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     def write(tmp: Path) -> None:
         table = pa.Table.from_pandas(df, preserve_index=False)
+        if metadata:
+            extra = {k.encode(): v.encode() for k, v in metadata.items()}
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
         pq.write_table(table, tmp, use_dictionary=_dictionary_columns(table.schema))
 
     return write_with(path, write)
@@ -193,6 +200,20 @@ def read_parquet(path: Path | str, columns: list[str] | None = None) -> pd.DataF
         raise UpdownError(f"{path}: file not found (run the stage that makes it first)") from exc
     except (OSError, ValueError) as exc:
         raise UpdownError(f"{path}: cannot read as Parquet: {exc}") from exc
+
+
+def parquet_metadata(path: Path | str, key: str) -> str | None:
+    """The text `write_parquet` stored under `key` in the file's metadata; None if absent."""
+    import pyarrow.parquet as pq
+
+    try:
+        stored = pq.read_schema(path).metadata or {}
+    except FileNotFoundError as exc:
+        raise UpdownError(f"{path}: file not found (run the stage that makes it first)") from exc
+    except (OSError, ValueError) as exc:
+        raise UpdownError(f"{path}: cannot read as Parquet: {exc}") from exc
+    value = stored.get(key.encode())
+    return None if value is None else value.decode()
 
 
 def to_json_text(obj: Any) -> str:

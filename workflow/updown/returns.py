@@ -31,6 +31,16 @@ ENTRIES: tuple[Entry, ...] = get_args(Entry)
 ENTRY_OF_EXECUTION: dict[str, Entry] = {"open": "next_open", "close": "next_close"}
 
 
+def resolve_entry(entry: str, execution: str) -> Entry:
+    """`label.entry` as a point of the bar: `auto` is where the backtest enters
+    (`evaluate.backtest.execution`), so the label and the backtest measure one return."""
+    if entry == "auto":
+        return ENTRY_OF_EXECUTION[execution]
+    if entry not in ENTRIES:
+        raise UpdownError(f"label.entry: {entry!r} is not auto or one of {', '.join(ENTRIES)}")
+    return entry  # type: ignore[return-value]
+
+
 def entry_offset(entry: str) -> int:
     """Bars between the signal's bar and the entry bar: 0 for `close`, 1 otherwise."""
     if entry not in ENTRIES:

@@ -25,6 +25,7 @@ from updown.assess.backtest import BacktestResult, backtest
 from updown.assess.diagnostics import Diagnostics, diagnose
 from updown.assess.metrics import Metric, reported, resolve_headline
 from updown.assess.scoring import Scored, Targets, targets
+from updown.assess.signal import SignalSheet, signal_sheet
 from updown.assess.weighted import Scorer
 from updown.config import BacktestConfig, BootstrapConfig, EvaluateConfig
 from updown.contract import CLASSIFICATION, Task
@@ -97,6 +98,7 @@ class Evaluation:
     context: EvaluationContext
     design: bs.Design  # the bootstrap's blocks, and why there is no interval if there is none
     diagnostics: Diagnostics
+    signal: SignalSheet | None = None  # the signal sheet (updown.assess.signal)
 
     @property
     def verdicts(self) -> dict[str, int]:
@@ -189,12 +191,13 @@ def confusion(pred: pd.DataFrame, t: Targets, name: str = "model") -> dict[str, 
 
 def round_floats(obj: Any, digits: int = 6) -> Any:
     """Round floats so metrics.json reads well in `dvc metrics diff`; drop undefined values
-    (NaN, inf): metrics.json holds numbers only."""
+    (NaN, inf): metrics.json holds numbers only. An explicit None stays (null: a figure the
+    data cannot give, such as a PSR on too few bars, whose key readers expect)."""
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
             r = round_floats(v, digits)
-            if r is not None:
+            if r is not None or v is None:
                 out[k] = r
         return out
     if isinstance(obj, bool):
@@ -321,9 +324,11 @@ def evaluate(
     best_iteration: int,
     *,
     horizon: int,
+    entry: str,
 ) -> Evaluation:
     """Predictions, metrics, bootstrap intervals, verdicts and backtest for the test rows;
-    `horizon`: the label's, in bars (the bootstrap's blocks must be longer)."""
+    `horizon`: the label's, in bars (the bootstrap's blocks must be longer); `entry`: where
+    the label's return starts (updown.returns), the signal sheet's forward returns too."""
     bs.check_settings(cfg.bootstrap, horizon)
     pred = test_predictions(table, folds, task, cfg.threshold)
     t = targets(pred, task)
@@ -343,13 +348,16 @@ def evaluate(
     metrics[f"bootstrap_{headline.name}"] = bootstrap_section(intervals, comparisons)
     diag = diagnose(pred, t.bar, rounds_kept(folds), BASELINES, len(folds))
 
-    result = backtest(pred, prices, list(CONTENDERS), cfg.backtest)
+    result = backtest(pred, prices, list(CONTENDERS), cfg.backtest, task)
     metrics["test"].update(
         {"backtest_bars": result.bars, "periods_per_year": result.periods_per_year}
     )
-    for name, stats in result.stats.items():
-        metrics[f"backtest_{name}"] = stats
+    metrics.update(result.sections())  # backtest_<name>, backtest_<portfolio>_<name>
 
+    sheet = signal_sheet(
+        pred, prices, list(CONTENDERS), entry, cfg.horizons, cfg.quantiles, cfg.bootstrap
+    )
+    metrics.update(sheet.sections())
     fold_rows = fold_scores(pred, folds, task, headline, cfg.calibration_bins)
     for f in fold_rows:
         metrics[f"fold_{f.fold}"] = f.section()
@@ -366,4 +374,5 @@ def evaluate(
         context=evaluation_context(pred, folds, fold_rows, task, cfg),
         design=design,
         diagnostics=diag,
+        signal=sheet,
     )

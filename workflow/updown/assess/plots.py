@@ -194,13 +194,26 @@ def confusion_plot(ev: Evaluation, out_dir: Path) -> Figure:
     )
 
 
+def importance_shown(imp: pd.DataFrame, top: int = 20) -> pd.DataFrame:
+    """The bars of the importance chart, bottom to top: the `top` features by gain among those
+    the model used (gain > 0); a feature no split used has no importance to show."""
+    return imp[imp["gain"] > 0].head(top).iloc[::-1]
+
+
 def importance_plot(model_text: str, out_dir: Path) -> Figure:
     imp = importance_table(model_text)
     write_csv(imp, out_dir / "importance.csv")
-    top = imp.head(20).iloc[::-1]
+    used = imp[imp["gain"] > 0]
+    top = importance_shown(imp)
     fig, ax = _pyplot().subplots(figsize=(6, 5))
     ax.barh(top["feature"], top["gain"], color=COLOURS["model"])
-    ax.set(xlabel="total gain", title="Feature importance (top 20, by gain)")
+    shown = f"top {len(top)}" if len(used) > len(top) else f"all {len(used)}"
+    ax.set(
+        xlabel="total gain",
+        title=f"Feature importance ({shown} of {len(used)} used of {len(imp)}, by gain)",
+    )
+    if used.empty:
+        ax.text(0.5, 0.5, "no split: no feature was used", ha="center", transform=ax.transAxes)
     return _saved(
         fig,
         out_dir,

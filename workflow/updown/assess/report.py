@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from updown.assess.backtest import FIGURES
+from updown.assess.backtest_report import portfolio_section, psr_cell, strategy_text
 from updown.assess.data_notes import DataNotes, dropped_sentence
 from updown.assess.evaluate import CONTENDERS, Evaluation, section_of
 from updown.assess.metrics import METRICS, display_name
 from updown.assess.plots import Figure
+from updown.assess.report_signal import signal_section
 from updown.assess.report_text import (
     diagnostics_rules,
     interval_rules,
@@ -27,7 +29,7 @@ from updown.assess.report_text import (
     summary_sentence,
     verdict_sentences,
 )
-from updown.contract import CLASSIFICATION
+from updown.contract import CLASSIFICATION, REPORT_HEADER_SLOT
 from updown.learn.summary import TrainingSummary
 
 CSS = """
@@ -186,24 +188,9 @@ def _backtest_table(ev: Evaluation) -> str:
         cells = [
             _pct(sec.get(k)) if pct else _fmt(sec.get(k), 2) for k, (_, pct) in FIGURES.items()
         ]
+        cells.append(_esc(psr_cell(sec)))
         rows.append((_esc(ev.context.label(name)), cells, _row_class(name)))
-    return _table([label for label, _ in FIGURES.values()], rows)
-
-
-def _strategy_text(ev: Evaluation) -> str:
-    """How each contender's signal becomes positions."""
-    if ev.backtest.mode == "long_flat":
-        return (
-            "Long/flat: hold the instrument (equal weight when there are several) whenever the "
-            "contender calls up, cash otherwise."
-        )
-    q = ev.context.backtest.quantile
-    return (
-        f"Long/short: every bar, long the top {q:.0%} of tickers by the "
-        f"contender's score and short the bottom {q:.0%}, each leg equally "
-        "weighted (1 unit long, 1 unit short). A contender that cannot rank (a constant "
-        "score) holds nothing."
-    )
+    return _table([*(label for label, _ in FIGURES.values()), "PSR"], rows)
 
 
 def _backtest_sentence(ev: Evaluation) -> str:
@@ -221,14 +208,14 @@ def backtest_section(ev: Evaluation) -> str:
     bt, t = ev.context.backtest, ev.metrics["test"]
     return f"""<h2>Backtest</h2>
 <p>{_esc(_backtest_sentence(ev))}</p>
-<p class="note">{_esc(_strategy_text(ev))} The signal of bar <i>t</i> is traded at the
+<p class="note">{_esc(strategy_text(ev.backtest.mode, bt))} The signal of bar <i>t</i> is traded at the
 {_esc(bt.execution)} of bar <i>t</i>+1 and held one bar, so no trade uses a price that was
 unknown when the signal was formed. Costs: {bt.cost_bps:g} basis points per unit of capital
 traded. {t["backtest_bars"]} bars, {t["periods_per_year"]:.0f} bars a year for annualising.
 Sharpe has no risk-free rate subtracted; shorts pay no borrow fee; buy and hold is equal-weight
 over every ticker that trades.</p>
 {_backtest_table(ev)}
-"""
+{portfolio_section(ev.backtest.portfolios, bt, ev.context.label)}"""
 
 
 # -- walk-forward folds, plots, baselines --------------------------------------------------------
@@ -309,11 +296,17 @@ def intro_section(ev: Evaluation, training: TrainingSummary) -> str:
     )
     what = _what_is_predicted(training)
     d = ev.diagnostics
+    scored = (
+        "scored on the <b>validation block</b> it was early-stopped on (evaluate.block: "
+        "validation, how a sweep compares configurations; the test block was not read):"
+        if ev.metrics.get("scored_block") == "validation"
+        else "tested on"
+    )
     return f"""<h2>What was tested</h2>
 <p>A LightGBM model ({_esc(training.objective)} objective) predicts {_esc(what)} for
 {len(tickers)} ticker(s) ({_esc(shown)}). It was trained on earlier data, early-stopped on a
-later validation block, and tested on <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
-<b>{_date(ctx.test_start)}</b> to <b>{_date(ctx.test_end)}</b> that it never saw
+later validation block, and {scored} <b>{t["rows"]} rows</b> ({t["bars"]} bars) from
+<b>{_date(ctx.test_start)}</b> to <b>{_date(ctx.test_end)}</b>
 ({_esc(split_text)}). Share of test rows that went up:
 {_pct(t["up_rate"])}. Every baseline is fitted on the same training rows and scored on the
 same test rows.</p>
@@ -360,11 +353,13 @@ def render_report(
     `notes`: what validate left out (reports/validation.json)."""
     sections = [
         summary_section(ev),
+        REPORT_HEADER_SLOT,  # the track stage puts the run's header here (updown.assess.header)
         intro_section(ev, training),
         data_section(notes),
         verdict_section(ev),
         metrics_section(ev),
         backtest_section(ev) + folds_section(ev),
+        signal_section(ev),
         plots_section(figures),
         baselines_section(ev),
     ]

@@ -71,16 +71,23 @@ def probabilistic_sharpe(m: SharpeMoments, benchmark: float = 0.0) -> float:
     return float(stats.norm.cdf(z))
 
 
-def expected_max_sharpe(trials: int, variance: float) -> float:
-    """The per-bar Sharpe the best of `trials` skill-free configurations reaches by luck, when
-    their Sharpe ratios vary with `variance` (0 for a single trial)."""
+def expected_max_z(trials: int) -> float:
+    """E[max of `trials` independent standard normal draws] (the paper's approximation; 0 for one)."""
     if trials < 1:
         raise ValueError(f"trials must be at least 1, not {trials}")
-    if trials == 1 or not variance > 0:
+    if trials == 1:
         return 0.0
     a = stats.norm.ppf(1.0 - 1.0 / trials)
     b = stats.norm.ppf(1.0 - 1.0 / (trials * math.e))
-    return float(math.sqrt(variance) * ((1.0 - EULER_GAMMA) * a + EULER_GAMMA * b))
+    return float((1.0 - EULER_GAMMA) * a + EULER_GAMMA * b)
+
+
+def expected_max_sharpe(trials: int, variance: float) -> float:
+    """The per-bar Sharpe the best of `trials` skill-free configurations reaches by luck, when
+    their Sharpe ratios vary with `variance` (0 for a single trial)."""
+    if not variance > 0:
+        return 0.0
+    return math.sqrt(variance) * expected_max_z(trials)
 
 
 def deflated_sharpe(m: SharpeMoments, trials: int, trial_sharpes: np.ndarray) -> float:

@@ -9,18 +9,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from updown.assess.backtest_plots import write_backtest_plots
 from updown.assess.bootstrap import check_settings
 from updown.assess.data_notes import data_notes
 from updown.assess.evaluate import FoldInput, evaluate
+from updown.assess.headline import headline
 from updown.assess.plots import write_plots
+from updown.assess.plots_signal import signal_plots
 from updown.assess.report import render_report
 from updown.config import load_params
 from updown.contract import task_for
 from updown.errors import UpdownError
 from updown.io import read_json, read_parquet, write_json, write_parquet, write_text
+from updown.learn.periods import block_periods
+from updown.learn.split import scored_blocks
 from updown.learn.summary import TrainingSummary
 from updown.learn.tables import read_training_table, training_keys
 from updown.learn.train import fold_blocks
+from updown.returns import resolve_entry
 
 log = logging.getLogger("updown")
 
@@ -56,7 +62,10 @@ def run(a: argparse.Namespace) -> None:
             f"holds {kind!r}: rerun train"
         )
     # The folds come from the label columns alone; only the test rows' features are read.
-    blocks = fold_blocks(training_keys(a.features, labels)[0], params.split)
+    keys = training_keys(a.features, labels)[0]
+    blocks = fold_blocks(keys, params.split)
+    periods = block_periods(keys, blocks)  # every block's dates, for the report's header
+    blocks = scored_blocks(blocks, params.evaluate.block, params.split.mode)
     tested = np.flatnonzero(np.logical_or.reduce([(b == "test").to_numpy() for b in blocks]))
     table = read_training_table(a.features, labels, keep=tested)
     blocks = [b.iloc[tested].reset_index(drop=True) for b in blocks]
@@ -70,7 +79,14 @@ def run(a: argparse.Namespace) -> None:
         params.evaluate,
         summary.best_iteration,
         horizon=summary.horizon,
+        entry=str(
+            labels.attrs.get("entry")
+            or resolve_entry(params.label.entry, params.evaluate.backtest.execution)
+        ),
     )
+    # Which block the figures describe: a sweep reads it back, the report words it.
+    ev.metrics["scored_block"] = params.evaluate.block
+    ev.metrics["headline"] = ev.headline
     curves = pd.read_csv(Path(a.folds) / "curves.csv")
     figures = write_plots(
         ev,
@@ -80,8 +96,11 @@ def run(a: argparse.Namespace) -> None:
         params.evaluate.calibration_bins,
         loss_name=summary.metric,
     )
+    figures += signal_plots(ev, Path(a.plots))
+    figures += write_backtest_plots(ev, Path(a.plots))
     write_parquet(ev.predictions, a.predictions)
-    write_json(ev.metrics, a.metrics)
+    write_json({**ev.metrics, "blocks": periods}, a.metrics)
+    write_json(headline(ev.metrics), a.headline)
     write_text(render_report(ev, figures, summary, notes), a.report)
     boot = ev.metrics[f"bootstrap_{ev.headline}"]
     log.info(

@@ -8,14 +8,14 @@ import logging
 from updown.config import load_params
 from updown.errors import UpdownError
 from updown.io import read_parquet, write_parquet
-from updown.learn.label import make_labels
+from updown.learn.label import make_labels, resolved
 
 log = logging.getLogger("updown")
 
 
 def run(a: argparse.Namespace) -> None:
     params = load_params(a.params)
-    labels = make_labels(read_parquet(a.prices), params.label)
+    labels = make_labels(read_parquet(a.prices), resolved(params))
     if labels.empty:
         cfg = params.label
         raise UpdownError(
@@ -25,9 +25,10 @@ def run(a: argparse.Namespace) -> None:
         )
     write_parquet(labels, a.out)
     log.info(
-        "labelled %d rows (%s, horizon %d) -> %s",
+        "labelled %d rows (%s, horizon %d from %s) -> %s",
         len(labels),
         params.label.kind,
         params.label.horizon,
+        labels.attrs["entry"],
         a.out,
     )

@@ -66,7 +66,9 @@ def answer_question(a: argparse.Namespace, model: ServedModel) -> dict:
     prices = read_parquet(a.prices)
     profile = model_profile(prices, model_text, params, model.run_id)
     as_of = parse_as_of(a.as_of)[0] if a.as_of else None
-    beyond = as_of is not None and as_of.date() > params.data.end
+    # data.end: null: the acquired bars already run to the newest the source had
+    end = params.data.end
+    beyond = as_of is not None and end is not None and as_of.date() > end
     if ticker not in set(prices["ticker"]) or beyond:
         needed = sorted({ticker, *(profile.tickers if profile.cross_sectional else ())})
         when = as_of if as_of is not None else pd.Timestamp.now(tz="UTC")

@@ -12,6 +12,7 @@ from updown.io import read_parquet, write_csv, write_json, write_text
 from updown.learn.guards import check_split_dates
 from updown.learn.tables import read_training_table
 from updown.learn.train import train_model
+from updown.returns import entry_offset
 
 log = logging.getLogger("updown")
 
@@ -23,7 +24,9 @@ def run(a: argparse.Namespace) -> None:
     kind = labels.attrs.get("label_kind", params.label.kind)
     task_for(kind)  # an unknown label kind stops here, naming it
     table = read_training_table(a.features, labels)  # column by column: bounded memory
-    result = train_model(table, params.split, params.train, kind)
+    horizon = int(labels.attrs.get("horizon", params.label.horizon))
+    entry = str(labels.attrs.get("entry", "close"))
+    result = train_model(table, params.split, params.train, kind, horizon, entry_offset(entry))
     folds = Path(a.folds)
     folds.mkdir(parents=True, exist_ok=True)
     for stale in folds.glob("fold_*.txt"):  # a previous run may have had more folds
@@ -32,7 +35,6 @@ def run(a: argparse.Namespace) -> None:
         write_text(f.model_text, folds / f"fold_{f.fold:02d}.txt")
     write_csv(result.fold_curves(), folds / "curves.csv")
     write_text(result.final.model_text, a.model)
-    horizon = int(labels.attrs.get("horizon", params.label.horizon))
     write_json(result.summary(kind, horizon, params.split.mode).to_json(), a.baselines)
     write_csv(result.final.curve, a.curve)
     log.info(

@@ -6,9 +6,10 @@ import argparse
 import logging
 
 from updown.config import load_params
+from updown.data.snapshot import SNAPSHOT_KEY, add_revisions, decode
 from updown.data.validate import validate_all
 from updown.errors import UpdownError
-from updown.io import read_parquet, ticker_path, write_json, write_parquet
+from updown.io import parquet_metadata, read_parquet, ticker_path, write_json, write_parquet
 
 log = logging.getLogger("updown")
 
@@ -34,6 +35,8 @@ def run(a: argparse.Namespace) -> None:
         t: read_parquet(ticker_path(a.raw_dir, t)) for t in params.data.tickers if t not in missing
     }
     panel, report = validate_all(raw, params.validate, missing)
+    metas = {t: decode(parquet_metadata(ticker_path(a.raw_dir, t), SNAPSHOT_KEY)) for t in raw}
+    add_revisions(report, metas)  # what acquire's updates found revised (yfinance)
     summary = report["summary"]
     for ticker in summary["tickers_dropped"]:
         log.warning("dropped %s: %s", ticker, "; ".join(report["tickers"][ticker]["problems"]))

@@ -14,8 +14,13 @@ from typing import Any
 
 import yaml
 
+from updown.dag.stage_path import dvc_cmd
+
 HEADER = "# Rendered from the Snakefile by `updown dvc-yaml`; edit the rules, not this file.\n"
-METRICS = {"reports/metrics.json"}
+# DVC's declared metrics: the headline alone (assess/headline.py), committed to git (`cache:
+# false`) so `dvc metrics diff` has a baseline in a fresh clone and `dvc exp show` stays narrow.
+# reports/metrics.json (every number) is a plain output: `dvc metrics show reports/metrics.json`.
+METRICS = {"headline.json"}
 PLOTS: list[dict[str, Any]] = [
     {
         "reports/train_curve.csv": {
@@ -64,6 +69,38 @@ PLOTS: list[dict[str, Any]] = [
             "title": "Equity curve (test, net of costs)",
         }
     },
+    {
+        "reports/plots/signal_decay.csv": {
+            "x": "horizon",
+            "y": ["model", "momentum", "reversal", "linear"],
+            "template": "simple",
+            "title": "Signal decay (test): rank IC by holding horizon",
+        }
+    },
+    {
+        "reports/plots/signal_quantiles.csv": {
+            "x": "h1",
+            "y": "quantile",
+            "template": "bar_horizontal",
+            "title": "Mean forward return by model score quantile (bp per bar held)",
+        }
+    },
+    {
+        "reports/plots/portfolios.csv": {
+            "x": "sharpe",
+            "y": "book",
+            "template": "bar_horizontal",
+            "title": "Net Sharpe per portfolio (test)",
+        }
+    },
+    {
+        "reports/plots/cost_curve.csv": {
+            "x": "cost_bps",
+            "y": ["model", "majority", "momentum", "reversal", "linear", "buy_and_hold"],
+            "template": "simple",
+            "title": "Cost curve: net Sharpe by cost in bp (test)",
+        }
+    },
 ]
 
 
@@ -97,15 +134,22 @@ def _templated(text: str, source: str) -> str:
     return text
 
 
+def _keys_kept(prefix: str, value: Any, full: Any) -> list[str]:
+    """The params.yaml keys a rule's param holds: the whole (sub)section, or the keys it keeps,
+    nested as deep as it goes (e.g. evaluate.backtest.execution)."""
+    if value == full:
+        return [prefix]
+    if isinstance(value, dict) and isinstance(full, dict):
+        return [key for k, v in value.items() for key in _keys_kept(f"{prefix}.{k}", v, full[k])]
+    return [prefix]
+
+
 def _param_keys(job: Any, config: dict[str, Any]) -> list[str]:
     keys = []
     for name, value in job.params.items():
         if name not in config:  # not a params.yaml section (e.g. a path)
             continue
-        if value == config[name]:
-            keys.append(name)
-        else:  # a section less some keys: list the keys it keeps
-            keys.extend(f"{name}.{k}" for k in value)
+        keys.extend(_keys_kept(name, value, config[name]))
     return keys
 
 
@@ -133,7 +177,10 @@ def stage_for(job: Any, config: dict[str, Any], ticker_files: set[str]) -> dict[
 
     kept = {_templated(p, source) for p in job.output if is_flagged(p, "update")}
     outs = [{o: {"persist": True}} if o in kept else o for o in outs]
-    body: dict[str, Any] = {"cmd": _templated(job.shellcmd, source)}
+    metrics = [
+        {m: {"cache": False, "persist": True} if m in kept else {"cache": False}} for m in metrics
+    ]
+    body: dict[str, Any] = {"cmd": dvc_cmd(_templated(job.shellcmd, source))}
     if deps:
         body["deps"] = deps
     body["params"] = _param_keys(job, config)

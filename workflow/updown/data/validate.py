@@ -221,7 +221,13 @@ def validate_ticker(
     if report is None:
         report = TickerReport(ticker=ticker, origin="?")
     report.origin, report.rows_in = str(raw.attrs.get("origin", "?")), len(raw)
-    check_structure(raw)
+    try:
+        check_structure(raw)
+    except TickerProblem as exc:
+        hint = raw.attrs.get("hint")  # the data.csv setting the file seems to need
+        if hint:
+            raise TickerProblem(f"{exc}; {hint}") from exc
+        raise
     bars = raw[list(RAW_COLUMNS)].reset_index(drop=True)
     _check_volume(bars, ticker, cfg, report)
     bad = bad_row_mask(bars)

@@ -45,30 +45,38 @@ def rule_calls(ret_1: pd.Series | np.ndarray) -> dict[str, np.ndarray]:
     return {"momentum": last > 0, "reversal": last < 0}
 
 
-def _conditional(call: np.ndarray, target: np.ndarray, overall: float) -> dict[str, float]:
-    """Mean target after an up call and after a down call (the overall mean if a call never
-    happened in training)."""
+def _conditional(
+    call: np.ndarray, target: np.ndarray, overall: float, w: np.ndarray
+) -> dict[str, float]:
+    """Mean target (weighted by `w`) after an up call and after a down call (the overall mean
+    if a call never happened in training)."""
     out = {}
     for name, mask in (("after_up", call), ("after_down", ~call)):
-        out[name] = float(target[mask].mean()) if mask.any() else overall
+        out[name] = float(np.average(target[mask], weights=w[mask])) if mask.any() else overall
     return out
 
 
-def ridge(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge regression with an unpenalised intercept: minimises |y - b - z w|^2 + alpha |w|^2.
+def ridge(
+    z: np.ndarray, y: np.ndarray, alpha: float, weight: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """Ridge regression with an unpenalised intercept: minimises |y - b - z w|^2 + alpha |w|^2
+    (each row's squared error times its `weight` when given).
 
     Solved on the small (features x features) normal equations by least squares, which stays
     stable when features are nearly collinear (many windows of one family) and the penalty is
     weak next to millions of rows, where a Cholesky solve warns of an ill-conditioned matrix.
     """
-    mz, my = z.mean(axis=0), float(y.mean())
+    w = np.ones(len(y)) if weight is None else weight
+    mz, my = np.average(z, axis=0, weights=w), float(np.average(y, weights=w))
     zc = z - mz
-    gram = zc.T @ zc + alpha * np.eye(z.shape[1])
-    coef = np.linalg.lstsq(gram, zc.T @ (y - my), rcond=None)[0]
+    gram = zc.T @ (zc * w[:, None]) + alpha * np.eye(z.shape[1])
+    coef = np.linalg.lstsq(gram, zc.T @ (w * (y - my)), rcond=None)[0]
     return coef, my - float(mz @ coef)
 
 
-def fit_linear(x: pd.DataFrame, y: pd.Series, task: str, c: float) -> dict[str, Any]:
+def fit_linear(
+    x: pd.DataFrame, y: pd.Series, task: str, c: float, weight: np.ndarray | None = None
+) -> dict[str, Any]:
     """Standardised L2 linear model: logistic (C = c) or ridge (alpha = 1 / (2c), the same
     penalty on the summed loss). Missing values are filled with the training medians."""
     from sklearn.linear_model import LogisticRegression
@@ -79,10 +87,10 @@ def fit_linear(x: pd.DataFrame, y: pd.Series, task: str, c: float) -> dict[str, 
     z = ((xf - mean) / scale).to_numpy()
     if task == CLASSIFICATION:
         clf = LogisticRegression(C=c, max_iter=2000)
-        clf.fit(z, y.to_numpy())
+        clf.fit(z, y.to_numpy(), sample_weight=weight)
         coef, intercept, kind = clf.coef_[0], float(clf.intercept_[0]), "logistic"
     else:
-        coef, intercept = ridge(z, y.to_numpy(dtype=float), alpha=1.0 / (2.0 * c))
+        coef, intercept = ridge(z, y.to_numpy(dtype=float), 1.0 / (2.0 * c), weight)
         kind = "ridge"
     return {
         "kind": kind,
@@ -97,15 +105,21 @@ def fit_linear(x: pd.DataFrame, y: pd.Series, task: str, c: float) -> dict[str, 
 
 
 def fit_baselines(
-    train: pd.DataFrame, features: list[str], task: str, linear_c: float
+    train: pd.DataFrame,
+    features: list[str],
+    task: str,
+    linear_c: float,
+    weight: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Fit every baseline on the training rows (`label`, `ret_1` and the feature columns)."""
+    """Fit every baseline on the training rows (`label`, `ret_1` and the feature columns);
+    `weight`: each row's sample weight (train.sample_weight), None for equal weights."""
     y = train["label"].to_numpy(dtype=float)
-    overall = float(y.mean())
+    w = np.ones(len(y)) if weight is None else weight
+    overall = float(np.average(y, weights=w))
     out: dict[str, Any] = {"majority": {"value": overall}}
     for name, call in rule_calls(train["ret_1"]).items():
-        out[name] = _conditional(call, y, overall)
-    out["linear"] = fit_linear(train[features], train["label"], task, linear_c)
+        out[name] = _conditional(call, y, overall, w)
+    out["linear"] = fit_linear(train[features], train["label"], task, linear_c, weight)
     return out
 
 

@@ -3,8 +3,12 @@
 Output (one row per labelled bar): ticker, timestamp, label, forward_return, label_end, and for
 triple_barrier also `touch`. `label_end` is the timestamp of the last bar whose data the label
 used; nothing after it can change the label, which is what purging in updown.learn.split relies on.
-`forward_return` is always the plain log return of the ticker from the close of bar t to the close
-of bar label_end (what holding over the label window earned).
+
+Every label starts where a position can be entered (`label.entry`, `updown.returns`): at the
+close of bar t, or at the open or close of bar t+1 (the default follows the backtest's
+execution, so label and backtest measure one return), and ends `horizon` bars after the entry at
+the same point of the bar. `forward_return` is always the plain log return of the ticker over
+that window (what holding it earned), from `updown.returns.forward_returns`.
 
 - direction: label 1 (up) if the forward log return over `horizon` bars is above `threshold`,
   0 (down) if below -threshold (or not above 0 when threshold is 0). Bars in the dead zone
@@ -13,44 +17,40 @@ of bar label_end (what holding over the label window earned).
 - direction and return with `excess`: the forward return minus its mean over the tickers
   labelled at the same bar; bars with fewer than two such tickers are dropped, and label_end is
   the latest window end among them (the mean looked at all of them).
-- triple_barrier: from the close of bar t, an upper barrier at +profit_take and a lower one at
+- triple_barrier: from the entry price, an upper barrier at +profit_take and a lower one at
   -stop_loss (in log return, times volatility x sqrt(horizon)), and a vertical one `horizon` bars
-  on. Label 1 if the upper barrier is touched first (by a bar's high), 0 if the lower one is (by
-  a low); if a bar reaches both, its open decides when it gapped through one, else the stop is
-  assumed first (the cautious reading, as the path inside the bar is unknown). Untouched until
-  the vertical barrier: 1 if the return there is above 0, else 0. `touch` says which barrier
-  (take, stop, vertical) and label_end is the bar that touched it.
+  on. Only the path after the entry counts. Label 1 if the upper barrier is touched first (by a
+  bar's high, or an open that gaps through it), 0 if the lower one is (by a low); if a bar's
+  range reaches both, an open that gapped through one decides, else the stop is assumed first
+  (the cautious reading, as the path inside the bar is unknown). Untouched until the vertical
+  barrier: 1 if the return there is above 0, else 0. `touch` says which barrier (take, stop,
+  vertical); the position is left at the first entry point (open or close) at or after the
+  touch, and label_end is that bar.
 
 Volatility (`threshold_unit: volatility`, triple_barrier) is the standard deviation of one-bar
 log returns over the `vol_window` bars ending at t: known at t, no look-ahead in the scale.
-A bar is labelled only when all `horizon` bars after it exist, even when a barrier is touched
-earlier, so which bars get a label never depends on what the price did. A gap longer than
-validate.max_gap_days ends a ticker's segment (the panel's `segment` column, see updown.panel) as
-its last bar ends the ticker: no label, forward return or volatility reaches across it.
+A bar is labelled only when its whole window (entry plus `horizon` bars) exists, even when a
+barrier is touched earlier, so which bars get a label never depends on what the price did. A
+gap longer than validate.max_gap_days ends a ticker's segment (the panel's `segment` column, see
+updown.panel) as its last bar ends the ticker: no label, forward return or volatility reaches
+across it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
-from updown.config import LabelConfig
+from updown.config import LabelConfig, Params
 from updown.errors import UpdownError
 from updown.panel import adjusted_ohlc, check_sorted, lead, position_in_ticker, rolling
 from updown.panel import rows_left_in_ticker as _rows_left
+from updown.returns import entry_offset, forward_returns, resolve_entry
 
 DIRECTION_CLASSES = {"down": 0, "up": 1, "flat": 2}
 TOUCHES = ("take", "stop", "vertical")
-
-
-def forward_log_return(panel: pd.DataFrame, horizon: int) -> tuple[pd.Series, pd.Series]:
-    """log(close[t + horizon] / close[t]) per ticker, and the timestamp of bar t + horizon;
-    both NaN / NaT where the ticker's data (or segment) ends before t + horizon."""
-    left = _rows_left(panel)
-    close = adjusted_ohlc(panel)["close"]
-    fwd = np.log(lead(close, horizon, left) / close)
-    end = panel["timestamp"].shift(-horizon).where(left >= horizon)
-    return fwd, end
 
 
 def trailing_volatility(panel: pd.DataFrame, window: int) -> pd.Series:
@@ -101,7 +101,7 @@ def direction_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """
     check_sorted(panel)
     _need_several_tickers(panel, cfg)
-    raw, end = forward_log_return(panel, cfg.horizon)
+    raw, end = forward_returns(panel, cfg.entry, cfg.horizon)
     fwd = raw
     if cfg.excess:
         fwd, end = _excess(raw, end, panel["timestamp"])
@@ -126,7 +126,7 @@ def return_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """The forward log return over `horizon` bars (minus the cross-ticker mean with `excess`)."""
     check_sorted(panel)
     _need_several_tickers(panel, cfg)
-    raw, end = forward_log_return(panel, cfg.horizon)
+    raw, end = forward_returns(panel, cfg.entry, cfg.horizon)
     label = raw
     if cfg.excess:
         label, end = _excess(raw, end, panel["timestamp"])
@@ -134,38 +134,63 @@ def return_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     return out.loc[label.notna()].reset_index(drop=True)
 
 
-def triple_barrier_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
-    """Which of the profit-take, stop-loss and vertical barriers each bar's path touches first.
+def _barrier_path(
+    bars: pd.DataFrame, left: np.ndarray, entry: str, k: int
+) -> tuple[np.ndarray, ...]:
+    """Step k (1..horizon) of the path after the entry, as log prices in time order: an open
+    first (a gap, at the start of the step), the bar's high and low, and an open last (the
+    next entry point, for a `next_open` entry whose steps run open to open). NaN where absent."""
+    nan = np.full(len(bars), np.nan)
+    if entry == "next_open":  # step k: bar t+k from its open (the entry, or the last step's end)
+        hi, lo = lead(bars["high"], k, left), lead(bars["low"], k, left)
+        return (
+            nan,
+            np.log(hi.to_numpy()),
+            np.log(lo.to_numpy()),
+            np.log(lead(bars["open"], k + 1, left).to_numpy()),
+        )
+    j = k + entry_offset(entry)  # close to close: bar t+j, its open first
+    op, hi, lo = (lead(bars[c], j, left).to_numpy() for c in ("open", "high", "low"))
+    return np.log(op), np.log(hi), np.log(lo), nan
 
-    A loop over the `horizon` bars ahead (never over rows): step k marks, for every row at
-    once, whether bar t + k touched a barrier, and keeps the first hit.
+
+def triple_barrier_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    """Which of the profit-take, stop-loss and vertical barriers each bar's path touches first,
+    from the entry price (`cfg.entry`) on.
+
+    A loop over the `horizon` steps ahead (never over rows): step k marks, for every row at
+    once, whether its k-th step after the entry touched a barrier, and keeps the first hit.
     """
     check_sorted(panel)
     bars = adjusted_ohlc(panel)
     left = _rows_left(panel)
-    n, h = len(panel), cfg.horizon
-    close = bars["close"].to_numpy()
-    logc = np.log(close)
+    n, h, s = len(panel), cfg.horizon, entry_offset(cfg.entry)
+    price = (bars["open"] if cfg.entry == "next_open" else bars["close"]).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base = np.log(lead(pd.Series(price), s, left).to_numpy())
     unit = trailing_volatility(panel, cfg.vol_window).to_numpy() * np.sqrt(h)
     upper, lower = cfg.profit_take * unit, -cfg.stop_loss * unit
-    first = np.zeros(n, dtype=np.int64)  # bars ahead of the first touch; 0 = none yet
+    first = np.zeros(n, dtype=np.int64)  # steps after the entry to the first touch; 0 = none
     take = np.zeros(n, dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
         for k in range(1, h + 1):
-            ahead = left >= k
-            hi = np.log(lead(bars["high"], k, left).to_numpy()) - logc
-            lo = np.log(lead(bars["low"], k, left).to_numpy()) - logc
-            op = np.log(lead(bars["open"], k, left).to_numpy()) - logc
+            gap, hi, lo, end = (x - base for x in _barrier_path(bars, left, cfg.entry, k))
+            # In time order: an open gapping through a barrier settles it; then the range
+            # (both in one bar: the stop is assumed first); then a closing open's gap.
+            gap_up, gap_down = gap >= upper, gap <= lower
             hit_up, hit_down = hi >= upper, lo <= lower
-            # Both in one bar: a gap through a barrier at the open settles it; else assume stop.
-            up_first = hit_up & (~hit_down | (op >= upper))
-            new = ahead & (first == 0) & (hit_up | hit_down)
+            end_up, end_down = end >= upper, end <= lower
+            up_first = gap_up | (~gap_down & hit_up & ~hit_down)
+            up_first |= ~(gap_up | gap_down | hit_up | hit_down) & end_up
+            hit = gap_up | gap_down | hit_up | hit_down | end_up | end_down
+            new = (left >= s + k) & (first == 0) & hit
             first[new] = k
             take[new] = up_first[new]
-    keep = (left >= h) & np.isfinite(unit) & (unit > 0)
-    # The row of the touch (t + first), or of the vertical barrier (t + h).
-    idx = np.arange(n) + np.where(keep, np.where(first > 0, first, h), 0)
-    fwd = np.log(close[idx] / close)
+    keep = (left >= s + h) & np.isfinite(unit) & (unit > 0)
+    # The exit: the entry point of the step that touched (t + s + first), or of the vertical
+    # barrier (t + s + h).
+    idx = np.arange(n) + np.where(keep, s + np.where(first > 0, first, h), 0)
+    fwd = np.where(keep, np.log(price[idx]) - base, np.nan)
     touch = np.where(first == 0, "vertical", np.where(take, "take", "stop"))
     label = np.where(first == 0, fwd > 0, take).astype("int8")
     out = _frame(
@@ -178,10 +203,16 @@ def triple_barrier_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame
     return out.loc[keep].reset_index(drop=True)
 
 
+def resolved(params: Params) -> LabelConfig:
+    """The label settings with `entry: auto` resolved to the backtest's execution point."""
+    entry = resolve_entry(params.label.entry, params.evaluate.backtest.execution)
+    return dataclasses.replace(params.label, entry=entry)
+
+
 def make_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """Labels of kind `cfg.kind`; attrs record label_kind, horizon and, for direction, the
     number of classes (2, or 3 with a kept dead zone: 0 down, 1 up, 2 flat)."""
-    attrs = {"label_kind": cfg.kind, "horizon": str(cfg.horizon)}
+    attrs = {"label_kind": cfg.kind, "horizon": str(cfg.horizon), "entry": cfg.entry}
     if cfg.kind == "direction":
         labels = direction_labels(panel, cfg)
         three = cfg.threshold > 0 and cfg.dead_zone == "keep"

@@ -145,3 +145,21 @@ def make_folds(rows: pd.DataFrame, cfg: SplitConfig) -> list[pd.Series]:
     if cfg.mode == "walk_forward":
         return walk_forward_folds(rows, cfg)
     return [assign_blocks(rows, cfg)]
+
+
+def scored_blocks(blocks: list[pd.Series], which: str, mode: str) -> list[pd.Series]:
+    """The blocks as evaluate reads them, the rows it scores named "test". `which` is
+    evaluate.block: "test" leaves them as they are; "validation" scores the holdout's
+    validation block instead and leaves the test block unread (''), so that a sweep can compare
+    configurations without any test figure existing."""
+    if which == "test":
+        return blocks
+    if mode != "holdout":
+        raise UpdownError(
+            "evaluate.block: validation scores the holdout's validation block, but split.mode is "
+            f"{mode!r} (its validation blocks overlap earlier test blocks): use split.mode: "
+            "holdout, or evaluate.block: test"
+        )
+    return [
+        pd.Series(np.where(b == "valid", "test", ""), index=b.index).astype("str") for b in blocks
+    ]

@@ -9,6 +9,7 @@ The last fold's model, the one trained on the most recent data, is the deployed 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ from updown.learn.baselines import fit_baselines
 from updown.learn.split import make_folds
 from updown.learn.summary import FoldSummary, TrainingSummary
 from updown.learn.tables import row_batches, sampling_seed
+from updown.learn.uniqueness import uniqueness_weights
+from updown.progress import Progress
+
+log = logging.getLogger("updown")
 
 MIN_ROWS = {"train": 100, "valid": 20}
 # objective -> the loss it is early-stopped on (LightGBM's own metric for that objective)
@@ -169,6 +174,22 @@ def baseline_rows(train_rows: np.ndarray, cap: int) -> np.ndarray:
     return train_rows[np.linspace(0, len(train_rows) - 1, cap).round().astype(np.int64)]
 
 
+def sample_weights(
+    table: pd.DataFrame, rows: np.ndarray, cfg: TrainConfig, horizon: int, entry_offset: int = 0
+) -> np.ndarray | None:
+    """`train.sample_weight` of each of `rows` (one fold's training rows), or None: no
+    weights, and at horizon 1, where labels do not overlap, uniqueness is 1 everywhere.
+    `entry_offset`: bars from a label's bar to its entry (updown.returns.entry_offset)."""
+    if cfg.sample_weight == "none" or horizon <= 1:
+        return None
+    return uniqueness_weights(
+        table["ticker"].to_numpy()[rows],
+        table["timestamp"].to_numpy()[rows],
+        table["label_end"].to_numpy()[rows],
+        entry_offset,
+    )
+
+
 def fit_fold(
     table: pd.DataFrame,
     blocks: pd.Series,
@@ -179,9 +200,10 @@ def fit_fold(
     metric: str,
     fold: int,
     walk_forward: bool,
+    horizon: int = 1,
+    entry_offset: int = 0,
 ) -> FoldFit:
     import lightgbm as lgb
-    from tqdm import tqdm
 
     check_enough_rows(table, blocks, f"fold {fold}: " if walk_forward else "", task)
     train_rows = np.flatnonzero((blocks == "train").to_numpy())
@@ -192,11 +214,16 @@ def fit_fold(
     params = lightgbm_params(cfg, objective, metric)
     # Fitted before LightGBM holds its bins, so the two never take memory at the same time.
     fitted_rows = baseline_rows(train_rows, cfg.baseline_max_rows)
-    baselines = fit_baselines(table.iloc[fitted_rows], names, task, cfg.linear_c)
+    weight = sample_weights(table, train_rows, cfg, horizon, entry_offset)
+    fitted_weight = None if weight is None else weight[np.searchsorted(train_rows, fitted_rows)]
+    baselines = fit_baselines(
+        table.iloc[fitted_rows], names, task, cfg.linear_c, weight=fitted_weight
+    )
     y = table["label"].to_numpy()
     dtrain = lgb.Dataset(
         row_batches(table, train_rows, names),
         y[train_rows],
+        weight=weight,
         feature_name=names,
         params=sampling_seed(params),
         free_raw_data=True,
@@ -211,23 +238,24 @@ def fit_fold(
     )
     history: dict[str, dict[str, list[float]]] = {}
     desc = f"boosting fold {fold}" if walk_forward else "boosting"
-    bar = tqdm(total=cfg.num_boost_round, desc=desc, unit="round", leave=False)
-    callbacks: list[Any] = [lgb.record_evaluation(history), lambda env: bar.update(1)]
-    if cfg.early_stopping_rounds:
-        callbacks.append(
-            lgb.early_stopping(cfg.early_stopping_rounds, first_metric_only=True, verbose=False)
+    # A bar on a terminal; in the log one line as boosting starts and one as it ends.
+    with Progress(desc, total=cfg.num_boost_round, unit="round") as progress:
+        callbacks: list[Any] = [lgb.record_evaluation(history), lambda env: progress.update()]
+        if cfg.early_stopping_rounds:
+            callbacks.append(
+                lgb.early_stopping(cfg.early_stopping_rounds, first_metric_only=True, verbose=False)
+            )
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=cfg.num_boost_round,
+            valid_sets=[dtrain, dvalid],
+            valid_names=["train", "valid"],
+            callbacks=callbacks,
         )
-    booster = lgb.train(
-        params,
-        dtrain,
-        num_boost_round=cfg.num_boost_round,
-        valid_sets=[dtrain, dvalid],
-        valid_names=["train", "valid"],
-        callbacks=callbacks,
-    )
-    bar.close()
-    best = booster.best_iteration or booster.current_iteration()
-    key = next(iter(history["valid"]))  # the metric as LightGBM names it (aliases resolved)
+        best = booster.best_iteration or booster.current_iteration()
+        key = next(iter(history["valid"]))  # the metric as LightGBM names it (aliases resolved)
+        progress.summary = f"best round {best}, valid {key} {history['valid'][key][best - 1]:.6g}"
     curve = pd.DataFrame(
         {
             "iteration": np.arange(1, len(history["valid"][key]) + 1),
@@ -246,9 +274,16 @@ def fit_fold(
 
 
 def train_model(
-    table: pd.DataFrame, split: SplitConfig, cfg: TrainConfig, label_kind: str
+    table: pd.DataFrame,
+    split: SplitConfig,
+    cfg: TrainConfig,
+    label_kind: str,
+    horizon: int = 1,
+    entry_offset: int = 0,
 ) -> TrainResult:
-    """Fit LightGBM and the baselines on `table` (from training_table), once per fold."""
+    """Fit LightGBM and the baselines on `table` (from training_table), once per fold;
+    `horizon`: the label's, in bars (sample weights by uniqueness need it above 1), from
+    `entry_offset` bars after the label's bar."""
     task = task_for(label_kind)
     check_labels(table, task)
     objective, metric = objective_and_metric(cfg, task)
@@ -257,8 +292,25 @@ def train_model(
         raise UpdownError("features: ret_1 is missing, and the momentum/reversal baselines use it")
     all_blocks = fold_blocks(table, split)
     walk_forward = len(all_blocks) > 1
+    if cfg.sample_weight == "uniqueness" and horizon <= 1:
+        log.info(
+            "train.sample_weight: uniqueness has no effect at label.horizon 1 (one-bar labels "
+            "do not overlap): training without weights"
+        )
     folds = [
-        fit_fold(table, blocks, names, cfg, task, objective, metric, i + 1, walk_forward)
+        fit_fold(
+            table,
+            blocks,
+            names,
+            cfg,
+            task,
+            objective,
+            metric,
+            i + 1,
+            walk_forward,
+            horizon,
+            entry_offset,
+        )
         for i, blocks in enumerate(all_blocks)
     ]
     return TrainResult(task=task, objective=objective, metric=metric, folds=folds)

@@ -100,14 +100,17 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> Any | None:
 
 
 def model_params(current: Params, logged: dict[str, Any], where: str) -> Params:
-    """Today's params with the scoring settings the model was trained with: its label,
-    features, decision threshold and scoring window."""
+    """Today's params with the scoring settings the model was trained with: its label (and
+    the execution point `label.entry: auto` follows), features, decision threshold and scoring
+    window."""
     raw = copy.deepcopy(current.raw)
     try:
         raw["label"] = logged["label"]
         raw["features"] = logged["features"]
         raw["evaluate"]["threshold"] = logged["evaluate"]["threshold"]
         raw["predict"]["history_bars"] = logged["predict"]["history_bars"]
+        # `label.entry: auto` is the backtest's execution point: the model's own.
+        raw["evaluate"]["backtest"]["execution"] = logged["evaluate"]["backtest"]["execution"]
     except (KeyError, TypeError) as exc:
         raise UpdownError(f"{where}: params.yaml lacks {exc}; register a model again") from exc
     return build_params(raw, source=where)

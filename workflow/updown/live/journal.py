@@ -18,7 +18,7 @@ import pandas as pd
 
 from updown.config import Params
 from updown.live.ledger import Ledger
-from updown.returns import entry_offset
+from updown.returns import entry_offset, resolve_entry
 
 ROLES = ("champion", "shadow")
 COLUMNS: dict[str, str] = {
@@ -49,9 +49,9 @@ def journal(folder: Path | str) -> Ledger:
 
 
 def label_entry(params: Params) -> str:
-    """Where the label's return starts (`label.entry`); a label without the key is the
-    close-to-close label, whose entry is the close of the as-of bar."""
-    return str(getattr(params.label, "entry", "close"))
+    """Where the label's return starts (`label.entry`, `auto` resolved to the backtest's
+    execution point, as the label stage resolves it)."""
+    return resolve_entry(params.label.entry, params.evaluate.backtest.execution)
 
 
 def journal_rows(

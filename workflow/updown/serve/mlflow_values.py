@@ -157,6 +157,27 @@ def headline_metrics(tree: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def changed_params(
+    raw: dict[str, Any], baseline: dict[str, Any] | None
+) -> dict[str, dict[str, str | None]]:
+    """The dotted params whose value differs from `baseline` (the committed params.yaml), with
+    both values as YAML would show them (None: absent there); mlflow.* left out (where a run is
+    logged is not part of it). Sorted by key; empty when `baseline` is None."""
+    now, before = flatten(raw), flatten(baseline or raw)
+    keys = sorted(
+        k
+        for k in now.keys() | before.keys()
+        if now.get(k) != before.get(k) and not k.startswith("mlflow.")
+    )
+    return {
+        k: {
+            "committed": param_value(before[k]) if k in before else None,
+            "now": param_value(now[k]) if k in now else None,
+        }
+        for k in keys
+    }
+
+
 def run_name(raw: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     """`<label kind> h<horizon> <tickers, or their count past 3> <key=value ...>`: the params
     that differ from `baseline` (the committed params.yaml), by leaf name unless two share
@@ -164,12 +185,8 @@ def run_name(raw: dict[str, Any], baseline: dict[str, Any] | None) -> str:
     label, tickers = raw.get("label", {}), list(raw.get("data", {}).get("tickers", []))
     shown = ",".join(map(str, tickers)) if len(tickers) <= 3 else f"{len(tickers)} tickers"
     head = f"{label.get('kind', '?')} h{label.get('horizon', '?')} {shown}"
-    now, before = flatten(raw), flatten(baseline or raw)
-    changed = sorted(
-        k
-        for k in now.keys() | before.keys()
-        if now.get(k) != before.get(k) and k not in _NAMED_KEYS and not k.startswith("mlflow.")
-    )
+    now = flatten(raw)
+    changed = [k for k in changed_params(raw, baseline) if k not in _NAMED_KEYS]
     leaves = [k.rsplit(".", 1)[-1] for k in changed]
     parts = []
     for key, leaf in zip(changed, leaves, strict=True):

@@ -41,6 +41,7 @@ from updown.serve.run_files import (
     result_fingerprint,
     stage_artifacts,
 )
+from updown.serve.run_report import compose_report, trial_record
 from updown.serve.scoring import (
     ModelProfile,
     compute_features,
@@ -84,7 +85,7 @@ class TrackInputs:
     prices: Path
     metrics: Path
     curve: Path
-    report: Path
+    evaluation: Path  # evaluate's page: the report's body, without the header
     plots: Path
     validation: Path
     baselines: Path | None = None
@@ -149,6 +150,7 @@ class Loaded:
     hashes: dict[str, str]
     code: str  # the package source's digest
     baseline: dict[str, Any] | None  # the committed params.yaml
+    body: str  # evaluate's page, composed with the header into report.html
 
 
 def _validation_window(prices: pd.DataFrame, profile: ModelProfile) -> pd.DataFrame:
@@ -172,7 +174,10 @@ def load_inputs(
     git = git_state(root)
     hashes = {name: digest.result() for name, digest in digests.items()}
     code, baseline = code_sha256(PACKAGE), committed_params(root, inputs.params_file)
-    return Loaded(metrics, curve, model_text, profile, booster, window, git, hashes, code, baseline)
+    body = inputs.evaluation.read_text()
+    return Loaded(
+        metrics, curve, model_text, profile, booster, window, git, hashes, code, baseline, body
+    )
 
 
 def run_tags(
@@ -220,24 +225,32 @@ def _log_run(
     result = {k: v for k, v in logged.items() if k != "mlflow.tracking_uri"}
     fingerprint = result_fingerprint(loaded.hashes, result, loaded.code)
     existing = find_result(client, experiment_id, fingerprint)
+    # Counted before this result's run exists (it counts itself), under the store's lock.
+    trial = trial_record(client, experiment_id, params.raw, loaded, result, secrets)
     if existing is not None:
         log.info("this result is already MLflow run %s: linked to it, no new run", existing)
         registered = relink(client, params, existing)
-        return run_summary(params, uri, experiment_id, existing, registered)
-    tags = run_tags(params, loaded, secrets, fingerprint)
+        name = client.get_run(existing).info.run_name
+        return run_summary(params, uri, experiment_id, existing, registered, name) | trial.facts
+    tags = run_tags(params, loaded, secrets, fingerprint) | trial.tags
     name = scrub(run_name(params.raw, loaded.baseline), secrets)
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         run_id = run.info.run_id
         mlflow.log_params(logged)
         log_metrics(client, run_id, loaded.metrics, loaded.curve, inputs.folds)
+        mlflow.log_metrics(trial.metrics)
         log_datasets(inputs, loaded.hashes)
         with tempfile.TemporaryDirectory(prefix="updown-track-") as tmp:
             log_files(inputs, root, Path(tmp), secrets)
             profile = dataclasses.replace(loaded.profile, run_id=run_id)
             info = log_models(params, inputs, loaded, profile, Path(tmp) / "model", secrets)
         registered = register(client, params, info, tags)
+        summary = run_summary(params, uri, experiment_id, run_id, registered, name) | trial.facts
+        # The page reports/report.html will hold, byte for byte (the command writes it).
+        page = compose_report(loaded.body, summary, loaded.metrics, params.data.interval)
+        mlflow.log_text(scrub(page, secrets), "report.html")
     log.info("logged the result as new MLflow run %s (%s)", run_id, name)
-    return run_summary(params, uri, experiment_id, run_id, registered)
+    return summary
 
 
 def log_metrics(
@@ -274,15 +287,14 @@ def log_datasets(inputs: TrackInputs, hashes: dict[str, str]) -> None:
 
 
 def log_files(inputs: TrackInputs, root: Path, tmp: Path, secrets: list[str]) -> None:
-    """The report, params, validation, metrics, curve, dvc.lock and baselines at the top of the
-    run's artifacts; the plots under plots/, the walk-forward folds under folds/ (staged and
+    """The params, validation, metrics, curve, dvc.lock and baselines at the top of the run's
+    artifacts (the report, composed with the run's header, is logged by _log_run); the plots under plots/, the walk-forward folds under folds/ (staged and
     scrubbed in `tmp`)."""
     import mlflow
 
     staging = tmp / "files"
     staging.mkdir()
     files = [
-        inputs.report,
         inputs.params_file,
         inputs.validation,
         inputs.metrics,
@@ -348,12 +360,14 @@ def run_summary(
     experiment_id: str,
     run_id: str,
     registered: dict[str, str] | None,
+    name: str,
 ) -> dict[str, Any]:
     """reports/mlflow_run.json: the run's ids and URIs, credential-free."""
     host = without_credentials(uri).rstrip("/") if uri.startswith("http") else ""
     link = f"{host}/#/experiments/{experiment_id}/runs/{run_id}" if host else ""
     return {
         "run_id": run_id,
+        "run_name": name,
         "experiment_id": experiment_id,
         "experiment": params.mlflow.experiment,
         "tracking_uri": redact(uri),

@@ -15,6 +15,7 @@ import re
 import pandas as pd
 
 from updown.contract import PRICE_COLUMNS, RAW_COLUMNS
+from updown.data.sources.dialect import NUMERIC_DATE, day_first_row
 
 # A clock time followed by an ISO 8601 offset: 09:30-05:00, 09:30:00.5+0100, 14:30:00Z. A date
 # alone ("2024-03-08") must not count: its "-08" is a day, not an offset.
@@ -45,12 +46,32 @@ def _localise(naive: pd.Series, timezone: str) -> pd.Series:
         raise ValueError(f"unknown time zone {timezone!r}: {exc}") from exc
 
 
-def to_utc_timestamps(values: pd.Series, timezone: str) -> pd.Series | None:
+def _parse(
+    text: pd.Series, dayfirst: bool, date_format: str | None, utc: bool = False
+) -> pd.Series:
+    if date_format:
+        return pd.to_datetime(text, format=date_format, utc=utc)
+    numeric = text.str.match(NUMERIC_DATE, na=False)
+    if not dayfirst or not numeric.any():
+        return pd.to_datetime(text, format="mixed", utc=utc)
+    if numeric[text.notna()].all():
+        return pd.to_datetime(text, format="mixed", dayfirst=True, utc=utc)
+    # dateutil's dayfirst also swaps ISO dates (2020-01-02 -> 1 February): numeric dates alone.
+    day_first = pd.to_datetime(text.where(numeric), format="mixed", dayfirst=True, utc=utc)
+    iso = pd.to_datetime(text.where(~numeric), format="mixed", utc=utc)
+    return day_first.where(numeric, iso)
+
+
+def to_utc_timestamps(
+    values: pd.Series, timezone: str, dayfirst: bool = False, date_format: str | None = None
+) -> pd.Series | None:
     """Parse timestamps to tz-aware UTC; naive values are read in `timezone`.
 
     Returns None when the values cannot all be parsed consistently (see the module docstring),
-    so the caller can keep the original text for `validate` to report. Raises ValueError for an
-    unknown `timezone`.
+    so the caller can keep the original text for `validate` to report. Numeric dates with a day
+    above 12 first (13/01/2020) count as inconsistent unless `dayfirst` or `date_format` says
+    how to read them: pandas would read that row day-first and the others month-first. Raises
+    ValueError for an unknown `timezone`.
     """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC")
@@ -60,15 +81,17 @@ def to_utc_timestamps(values: pd.Series, timezone: str) -> pd.Series | None:
         parsed = values
     else:
         text = values.astype("str").str.strip()
+        if not (dayfirst or date_format) and day_first_row(text) is not None:
+            return None
         try:
-            parsed = pd.to_datetime(text.where(values.notna()), format="mixed")
+            parsed = _parse(text.where(values.notna()), dayfirst, date_format)
         except (ValueError, TypeError, OverflowError):
             # Different offsets in one column (daylight saving) are fine when every value has one.
             with_offset = _has_offset(text)
             if not with_offset[values.notna()].all():
                 return None
             try:
-                return pd.to_datetime(text.where(values.notna()), format="mixed", utc=True)
+                return _parse(text.where(values.notna()), dayfirst, date_format, utc=True)
             except (ValueError, TypeError, OverflowError):
                 return None
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
@@ -125,16 +148,23 @@ def describe_timestamp_problem(values: pd.Series, timezone: str | None) -> str:
     return f"timestamps could not be read as dates (first values: {text.head(3).tolist()})"
 
 
-def normalise(table: pd.DataFrame, timezone: str, origin: str) -> pd.DataFrame:
+def normalise(
+    table: pd.DataFrame,
+    timezone: str,
+    origin: str,
+    dayfirst: bool = False,
+    date_format: str | None = None,
+) -> pd.DataFrame:
     """Return `table` (already renamed to our names) with UTC timestamps and numeric prices.
 
     Columns that do not parse stay as text; missing columns stay missing. `origin` (the file or
     request the bars came from) and `timezone` travel in `attrs` so `validate` can name them.
-    Raises ValueError for an unknown `timezone`.
+    `dayfirst` and `date_format` are data.csv's (see `to_utc_timestamps`). Raises ValueError
+    for an unknown `timezone`.
     """
     out = table.copy()
     if "timestamp" in out.columns:
-        parsed = to_utc_timestamps(out["timestamp"], timezone)
+        parsed = to_utc_timestamps(out["timestamp"], timezone, dayfirst, date_format)
         if parsed is not None:
             out["timestamp"] = parsed
         elif out["timestamp"].dtype.kind not in "biuf":

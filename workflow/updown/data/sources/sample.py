@@ -18,6 +18,7 @@ from updown.errors import UpdownError
 if TYPE_CHECKING:
     from updown.config import DataConfig
 
+_DAY = pd.Timedelta(days=1)
 SAMPLE_TICKERS = {"^GSPC": "arch.data.sp500", "^IXIC": "arch.data.nasdaq"}
 
 
@@ -61,11 +62,12 @@ def load_sample(ticker: str) -> pd.DataFrame:
 
 def fetch(tickers: list[str], cfg: DataConfig) -> dict[str, pd.DataFrame]:
     start = pd.Timestamp(cfg.start, tz="America/New_York")
-    end = pd.Timestamp(cfg.end, tz="America/New_York") + pd.Timedelta(days=1)
     out = {}
     for ticker in tickers:
         bars = load_sample(ticker)
-        mask = (bars["timestamp"] >= start) & (bars["timestamp"] < end)
+        mask = bars["timestamp"] >= start
+        if cfg.end is not None:  # inclusive; None: up to the newest bar
+            mask &= bars["timestamp"] < pd.Timestamp(cfg.end, tz="America/New_York") + _DAY
         out[ticker] = bars.loc[mask].reset_index(drop=True)
         out[ticker].attrs = bars.attrs
     return out

@@ -45,6 +45,11 @@ def check_range(cfg: DataConfig, today: dt.date) -> None:
         )
 
 
+def span(cfg: DataConfig) -> str:
+    """The requested dates, as messages and `origin` show them."""
+    return f"{cfg.start}..{cfg.end or 'newest'}"
+
+
 def ticker_bars(frame: pd.DataFrame, ticker: str, cfg: DataConfig) -> pd.DataFrame | None:
     """One ticker's bars out of a multi-ticker download, in our raw layout; None if it has none."""
     symbol = ticker.upper()  # yfinance keys its columns by the upper-cased symbol
@@ -64,7 +69,7 @@ def ticker_bars(frame: pd.DataFrame, ticker: str, cfg: DataConfig) -> pd.DataFra
         # yfinance has already scaled OHLC by the adjustment and dropped "Adj Close"; any such
         # column left is NaN padding from a failed batch-mate.
         table["adj_close"] = table["close"]
-    origin = f"yfinance {ticker} {cfg.interval} {cfg.start}..{cfg.end}"
+    origin = f"yfinance {ticker} {cfg.interval} {span(cfg)}"
     # Daily rows come as naive New York dates; intraday ones are already zone-aware.
     return normalise(table, "America/New_York", origin=origin)
 
@@ -168,7 +173,8 @@ def _fetch_batch(
                     missing,
                     session=_bounded_session(yc.timeout_seconds),
                     start=cfg.start,
-                    end=cfg.end + dt.timedelta(days=1),  # exclusive in yfinance, ours inclusive
+                    # exclusive in yfinance, ours inclusive; None: up to now
+                    end=None if cfg.end is None else cfg.end + dt.timedelta(days=1),
                     interval=cfg.interval,
                     auto_adjust=yc.auto_adjust,
                     group_by="column",
@@ -213,13 +219,13 @@ def _fetch_batch(
     if _NETWORK_FAILURE.search(last_error):
         raise UpdownError(
             f"yfinance could not reach Yahoo for {', '.join(missing)} ({cfg.interval} bars, "
-            f"{cfg.start}..{cfg.end}) {tried}{last_error}; check the network connection and any "
+            f"{span(cfg)}) {tried}{last_error}; check the network connection and any "
             "proxy, or raise data.yfinance.timeout_seconds / data.yfinance.retries; nothing "
             "was written"
         )
     raise UpdownError(
         f"yfinance returned no {cfg.interval} bars for {', '.join(missing)} between {cfg.start} "
-        f"and {cfg.end} {tried}{last_error}; check the ticker spelling (Yahoo symbols, e.g. "
+        f"and {cfg.end or 'now'} {tried}{last_error}; check the ticker spelling (Yahoo symbols, e.g. "
         "BRK-B, ^GSPC), that Yahoo has bars in that range, and the network connection"
     )
 

@@ -1,0 +1,1 @@
+"""A sweep: many configurations scored on the validation block, one winner scored on test once."""

@@ -1,0 +1,84 @@
+"""One configuration of a sweep run by the real pipeline, in a folder of its own.
+
+The folder holds the configuration's params.yaml and links to the project's Snakefile, workflow
+and lock file, so Snakemake runs the same rules and code with that configuration's values and
+keeps its outputs (data, models, reports) apart; an interrupted sweep resumes, as Snakemake
+skips what is up to date. Runs go to the project's MLflow store.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from updown.errors import UpdownError
+from updown.io import read_json, write_text
+from updown.serve.store import tracking_uri
+
+#: What a configuration's folder borrows from the project: the rules and the code they run.
+LINKED = ("Snakefile", "workflow", "requirements.lock")
+#: The sweep needs each configuration's metrics and MLflow run, not its latest-bar answers.
+TARGET = "reports/mlflow_run.json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one configuration's pipeline left: its metrics and the MLflow run holding them."""
+
+    folder: Path
+    metrics: dict[str, Any]
+    run_id: str | None
+
+
+def localised(params: dict[str, Any], root: Path) -> dict[str, Any]:
+    """params whose relative csv folder still points where it did from the project root."""
+    csv = params["data"]["csv"]
+    if not Path(csv["path"]).is_absolute():
+        csv = {**csv, "path": str((root / csv["path"]).resolve())}
+    return {**params, "data": {**params["data"], "csv": csv}}
+
+
+def prepare(root: Path, folder: Path, params: dict[str, Any]) -> None:
+    """The configuration's folder: links to the project's rules and code, and its params.yaml
+    (rewritten only when it changes, so a resumed sweep finds its outputs up to date)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in LINKED:
+        link = folder / name
+        if not link.is_symlink():
+            link.symlink_to((root / name).resolve())
+    text = "# Written by `updown sweep`: one configuration of the sweep.\n" + yaml.safe_dump(
+        params, sort_keys=False
+    )
+    target = folder / "params.yaml"
+    if not target.is_file() or target.read_text() != text:
+        write_text(text, target)
+
+
+def environment(root: Path, params: dict[str, Any]) -> dict[str, str]:
+    """The jobs' environment: this venv's `updown` first, and the project's MLflow store."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_TRACKING_URI"] = tracking_uri(params["mlflow"]["tracking_uri"], root)
+    return env
+
+
+def run_configuration(folder: Path, env: dict[str, str], cores: int) -> Outcome:
+    """Run the pipeline up to the track stage in `folder`; its log is `folder/sweep.log`."""
+    log = folder / "sweep.log"
+    cmd = ["snakemake", "--cores", str(cores), "--workflow-profile", "workflow/profiles/local"]
+    with log.open("w") as out:
+        done = subprocess.run(
+            [*cmd, TARGET], cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    if done.returncode != 0:
+        raise UpdownError(
+            f"sweep: the pipeline failed in {folder} (exit {done.returncode}): see {log}"
+        )
+    run = read_json(folder / TARGET)
+    return Outcome(folder, read_json(folder / "reports" / "metrics.json"), run.get("run_id"))
