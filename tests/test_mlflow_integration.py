@@ -204,8 +204,10 @@ def test_registering_gives_a_new_version_under_the_alias_and_never_trips_on_para
     version = client.get_model_version_by_alias("updown-sample", "candidate")
     assert str(version.version) == "2" and version.run_id == runs[-1].info.run_id
     assert version.tags["git_commit"] == runs[-1].data.tags["git_commit"]
+    # predict answers with @champion: the first registered version until one is promoted.
+    assert str(client.get_model_version_by_alias("updown-sample", "champion").version) == "1"
     with tracking(p):
-        model = mlflow.pyfunc.load_model("models:/updown-sample@candidate")
+        model = mlflow.pyfunc.load_model("models:/updown-sample@champion")
     served = model.predict(pd.read_parquet(p / "data/interim/prices.parquet"))
     assert served["p_up"].tolist() == pd.read_csv(p / "reports/latest.csv")["p_up"].tolist()
 

@@ -86,6 +86,8 @@ rule predict:
         evaluate=section(
             "evaluate", exclude=[k for k in config["evaluate"] if k != "threshold"]
         ),
+        # Which model answers: @champion of mlflow.registered_model, else the model file.
+        mlflow=section("mlflow", exclude=["experiment", "registered_alias"]),
     shell:
         "updown predict --params params.yaml --model {input.model} --prices {input.prices} "
         "--run {input.run} --out {output} --log {log}"

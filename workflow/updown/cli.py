@@ -85,6 +85,10 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ),
     ),
     "predict": ("score the latest bar of each ticker (--out), or answer for one (--ticker)", ()),
+    "monitor": (
+        "score the journal's matured calls against what happened (the live loop, not the DAG)",
+        (),
+    ),
     "dvc-yaml": ("render dvc.yaml from the Snakefile (or --check it)", ()),
     "sweep": (
         "score a grid of configurations on the validation block, the winner on test once",
@@ -130,6 +134,21 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
             },
         ),
         ("--json", {"action": "store_true", "help": "print the answer as JSON"}),
+        (
+            "--journal",
+            {"action": "store_true", "help": "with --ticker: also journal the call"},
+        ),
+    ),
+    "monitor": (
+        ("--prices", {"default": "data/interim/prices.parquet", "help": "price panel"}),
+        ("--metrics", {"default": "reports/metrics.json", "help": "test-period metrics"}),
+        ("--model", {"default": "models/model.txt", "help": "the pipeline's model file"}),
+        (
+            "--features",
+            {"default": "data/processed/features.parquet", "help": "features (for drift)"},
+        ),
+        ("--out", {"default": "reports/live.json", "help": "live figures (JSON)"}),
+        ("--html", {"default": "reports/live.html", "help": "live figures for a person (HTML)"}),
     ),
     "sweep": (
         (

@@ -192,6 +192,14 @@ class PredictConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    journal: str  # folder of the append-only journal and alias history (outside the DAG)
+    window_bars: int
+    min_matured: int
+    psi_threshold: float
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig
     validate: ValidateConfig
@@ -202,6 +210,7 @@ class Params:
     evaluate: EvaluateConfig
     mlflow: MlflowConfig
     predict: PredictConfig
+    monitor: MonitorConfig
     raw: dict[str, Any]
 
 
@@ -331,6 +340,7 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         evaluate=_evaluate(raw["evaluate"]),
         mlflow=MlflowConfig(**raw["mlflow"]),
         predict=PredictConfig(**raw["predict"]),
+        monitor=MonitorConfig(**raw["monitor"]),
         raw=raw,
     )
 

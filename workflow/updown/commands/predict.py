@@ -1,4 +1,6 @@
-"""`updown predict`: score the latest bar of every ticker (--out), or answer for one (--ticker)."""
+"""`updown predict`: score the latest bar of every ticker (--out) and journal the calls, or
+answer for one (--ticker; journalled with --journal). With `mlflow.registered_model` set, the
+registry's @champion answers (updown.live.champion); otherwise models/model.txt."""
 
 from __future__ import annotations
 
@@ -9,21 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from updown.config import Params, load_params
+from updown.config import load_params
 from updown.data.sources import get_fetch
 from updown.errors import UpdownError
 from updown.io import check_ticker, read_json, read_parquet, write_csv
-from updown.serve.predict import answer, fetch_bars, parse_as_of, predict_latest
+from updown.live.calls import predict_step
+from updown.live.champion import ServedModel, resolve_champion
+from updown.live.journal import append_predictions, journal_rows
+from updown.serve.predict import answer, fetch_bars, parse_as_of
 from updown.serve.profile import model_profile
 
 log = logging.getLogger("updown")
-
-
-def _model_text(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except FileNotFoundError as exc:
-        raise UpdownError(f"{path}: file not found (run the pipeline to train a model)") from exc
 
 
 def _run_id(path: str | None) -> str:
@@ -34,12 +32,19 @@ def _run_id(path: str | None) -> str:
 
 def run(a: argparse.Namespace) -> None:
     params = load_params(a.params)
+    now = pd.Timestamp.now(tz="UTC")
     if a.ticker:
-        answer_question(a, params)
+        model = resolve_champion(params, a.model, _run_id(a.run), Path.cwd(), now)
+        row = answer_question(a, model)
+        if a.journal:
+            rows = journal_rows(pd.DataFrame([row]), model.params, model.identity, "champion", now)
+            added = append_predictions(params.monitor.journal, rows)
+            log.info("journal %s: %d new call(s)", params.monitor.journal, len(added))
         return
     if not a.out:
         raise UpdownError("predict: give --out (score the latest bar of every ticker) or --ticker")
-    latest = predict_latest(read_parquet(a.prices), _model_text(a.model), params, _run_id(a.run))
+    prices = read_parquet(a.prices)
+    latest, _ = predict_step(prices, params, a.model, _run_id(a.run), Path.cwd(), now)
     write_csv(latest, a.out)
     value = "p_up" if "p_up" in latest.columns else "predicted_return"
     for row in latest.to_dict("records"):
@@ -54,12 +59,12 @@ def run(a: argparse.Namespace) -> None:
         )
 
 
-def answer_question(a: argparse.Namespace, params: Params) -> None:
+def answer_question(a: argparse.Namespace, model: ServedModel) -> dict:
     """`updown predict --ticker T [--as-of DAY] [--json]`: up or down from that bar, how sure."""
+    params, model_text = model.params, model.model_text
     ticker = check_ticker(a.ticker)
-    model_text = _model_text(a.model)
     prices = read_parquet(a.prices)
-    profile = model_profile(prices, model_text, params, _run_id(a.run))
+    profile = model_profile(prices, model_text, params, model.run_id)
     as_of = parse_as_of(a.as_of)[0] if a.as_of else None
     # data.end: null: the acquired bars already run to the newest the source had
     end = params.data.end
@@ -69,7 +74,9 @@ def answer_question(a: argparse.Namespace, params: Params) -> None:
         when = as_of if as_of is not None else pd.Timestamp.now(tz="UTC")
         log.info("fetching %s from %s up to %s", ", ".join(needed), params.data.source, when)
         prices = fetch_bars(needed, when, params, profile, get_fetch(params.data.source))
-    print(format_answer(ticker, answer(prices, ticker, as_of, model_text, params, profile), a.json))
+    row = answer(prices, ticker, as_of, model_text, params, profile)
+    print(format_answer(ticker, row, a.json))
+    return row
 
 
 def format_answer(ticker: str, row: dict, as_json: bool) -> str:
