@@ -183,7 +183,7 @@ def test_every_readme_command_works_in_a_plain_shell_after_make_run(
                 header = next(line for line in out.splitlines() if " Experiment " in line).split()
                 assert header == ["Experiment", "model.roc_auc", "model.roc_auc_hi",
                                   "model.roc_auc_lo", "evaluate.bootstrap.block_bars"], out  # fmt: skip
-    assert len(ran) >= 10 and len(skipped) <= 5, (ran, skipped)
+    assert len(ran) >= 10 and len(skipped) <= 10, (ran, skipped)
 
     # the experiment changed the headline, and metrics diff compared it with the committed one
     diff = run([".venv/bin/dvc", "metrics", "diff", "--json"], clone, env=env).stdout

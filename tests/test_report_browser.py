@@ -19,7 +19,8 @@ pytestmark = [
 ]
 
 PLOTS = {"ROC curve", "Calibration", "Confusion matrix", "Feature importance", "Loss curve",
-         "Equity curve"}  # fmt: skip
+         "Equity curve", "Portfolios: turnover and net Sharpe", "Cost curve", "Signal decay",
+         "Return by score quantile"}  # fmt: skip
 # Appended to a copy of the report: after load, list what each <img> decoded to.
 PROBE = """<script>
 window.addEventListener("load", () => {

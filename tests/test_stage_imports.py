@@ -23,6 +23,7 @@ import pytest
 import yaml
 from conftest import project_env
 from updown.dag.code_deps import closure
+from updown.dag.stage_path import PATH_FALLBACK
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "workflow" / "updown"
 
@@ -181,6 +182,7 @@ def stage_commands(built_sample_project: Path, tmp_path_factory: pytest.TempPath
     commands = {}
     for name, spec in stages.items():
         argv = shlex.split(spec["cmd"].replace("${data.source}", params["data"]["source"]))
+        argv = argv[1:] if argv[0] == PATH_FALLBACK.replace('"', "") else argv  # venv on PATH
         stage = name.split("_")[0]  # acquire_04 -> acquire
         assert argv[:2] == ["updown", stage]
         commands.setdefault(stage, argv[1:])

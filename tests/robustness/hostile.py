@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from conftest import project_env
+from updown.dag.stage_path import PATH_FALLBACK
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,6 +41,7 @@ def stage_command(project: Path, stage: str, params: Path | None = None) -> list
     text = yaml.safe_load((project / "dvc.yaml").read_text())["stages"][stage]["cmd"]
     source = yaml.safe_load((params or project / "params.yaml").read_text())["data"]["source"]
     cmd = shlex.split(text.replace("${data.source}", source))
+    cmd = cmd[1:] if cmd[0] == PATH_FALLBACK.replace('"', "") else cmd  # the venv on PATH
     assert cmd[0] == "updown", cmd
     args = cmd[1:]
     if "--log" in args:
