@@ -180,7 +180,8 @@ def test_snakemake_refuses_bad_params_before_any_job(built: Path, case: str) -> 
     [
         (
             {"data.end": "2030-12-31", "split.valid_end": "2025-06-30"},
-            ["split.valid_end (2025-06-30) is on or after the data's last bar", "2018-12-28"],
+            # the last labelled bar: a 5-bar label from the next open needs 6 bars after it
+            ["split.valid_end (2025-06-30) is on or after the data's last bar", "2018-12-20"],
         ),
         (
             {"data.start": "1990-01-01", "split.train_end": "1995-12-31"},

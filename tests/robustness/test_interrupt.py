@@ -19,6 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import project_env, run
 from hostile import REPO, UPDOWN, fingerprint, write_params
 
@@ -86,7 +87,11 @@ def test_sigkill_mid_write_leaves_the_previous_output_and_the_rerun_completes(
 
     done = run(cmd, tmp_path)
     labels = pd.read_parquet(out)
-    assert len(labels) == 400 * 4999 and set(labels.columns) >= {"ticker", "timestamp", "label"}
+    # Each ticker's last entry-offset + horizon bars have no label (the committed params').
+    label = yaml.safe_load((REPO / "params.yaml").read_text())["label"]
+    unlabelled = (0 if label["entry"] == "close" else 1) + label["horizon"]
+    assert len(labels) == 400 * (5000 - unlabelled)
+    assert set(labels.columns) >= {"ticker", "timestamp", "label"}
     assert temporaries(tmp_path, out.name) == []  # the killed writer's leftover is gone
     assert done.returncode == 0
 
