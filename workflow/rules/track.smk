@@ -86,8 +86,10 @@ rule predict:
         evaluate=section(
             "evaluate", exclude=[k for k in config["evaluate"] if k != "threshold"]
         ),
-        # Which model answers: @champion of mlflow.registered_model, else the model file.
-        mlflow=section("mlflow", exclude=["experiment", "registered_alias"]),
+        # Which model answers: @champion of mlflow.registered_model, else the model file. Not
+        # tracking_uri, as for track: where the store lives changes no answer (and may hold a
+        # password that Snakemake would print and DVC write to dvc.lock).
+        mlflow=section("mlflow", exclude=["experiment", "registered_alias", "tracking_uri"]),
     shell:
         "updown predict --params params.yaml --model {input.model} --prices {input.prices} "
         "--run {input.run} --out {output} --log {log}"
