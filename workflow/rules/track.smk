@@ -89,7 +89,9 @@ rule predict:
         # Which model answers: @champion of mlflow.registered_model, else the model file. Not
         # tracking_uri, as for track: where the store lives changes no answer (and may hold a
         # password that Snakemake would print and DVC write to dvc.lock).
-        mlflow=section("mlflow", exclude=["experiment", "registered_alias", "tracking_uri"]),
+        mlflow=section(
+            "mlflow", exclude=["experiment", "registered_alias", "tracking_uri"]
+        ),
     shell:
         "updown predict --params params.yaml --model {input.model} --prices {input.prices} "
         "--run {input.run} --out {output} --log {log}"
