@@ -193,6 +193,17 @@ def sample_weights(
     )
 
 
+def loss_curve(history: dict[str, dict[str, list[float]]], key: str) -> pd.DataFrame:
+    """Train and validation loss per boosting round, as LightGBM recorded them."""
+    return pd.DataFrame(
+        {
+            "iteration": np.arange(1, len(history["valid"][key]) + 1),
+            "train_loss": np.round(history["train"][key], 8),
+            "valid_loss": np.round(history["valid"][key], 8),
+        }
+    )
+
+
 def fit_fold(
     table: pd.DataFrame,
     blocks: pd.Series,
@@ -259,18 +270,11 @@ def fit_fold(
         best = booster.best_iteration or booster.current_iteration()
         key = next(iter(history["valid"]))  # the metric as LightGBM names it (aliases resolved)
         progress.summary = f"best round {best}, valid {key} {history['valid'][key][best - 1]:.6g}"
-    curve = pd.DataFrame(
-        {
-            "iteration": np.arange(1, len(history["valid"][key]) + 1),
-            "train_loss": np.round(history["train"][key], 8),
-            "valid_loss": np.round(history["valid"][key], 8),
-        }
-    )
     return FoldFit(
         fold=fold,
         model_text=booster.model_to_string(num_iteration=best),
         best_iteration=int(best),
-        curve=curve,
+        curve=loss_curve(history, key),
         baselines=baselines,
         rows={"train": len(train_rows), "valid": len(valid_rows), "baselines": len(fitted_rows)},
     )
