@@ -14,18 +14,21 @@ from typing import Any
 
 def headline(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     """{"model": {<name>, <name>_lo, <name>_hi}, "verdict": {<baseline>: 1 | 0 | -1}} from
-    metrics.json's `model`, `bootstrap_<name>` and `verdict` sections (missing values left out,
-    as in metrics.json when there is no interval)."""
-    boots = sorted(k for k in metrics if k.startswith("bootstrap_"))
-    if not boots:
-        raise ValueError("metrics hold no bootstrap_<name> section: no headline metric")
-    name = boots[0].removeprefix("bootstrap_")
-    interval = metrics[boots[0]]
+    metrics.json's `headline` (else its one `bootstrap_<name>` section), `model` and `verdict`
+    (missing values left out, as in metrics.json when there is no interval). MLflow's
+    `Headline/*` metrics are these figures too (updown.serve.mlflow_values)."""
+    boots = sorted(k.removeprefix("bootstrap_") for k in metrics if k.startswith("bootstrap_"))
+    name = metrics.get("headline") or (boots[0] if boots else None)
+    if not isinstance(name, str) or not isinstance(metrics.get("model"), dict):
+        raise ValueError("metrics hold no headline metric (no `headline`, no bootstrap_<name>)")
+    interval = metrics.get(f"bootstrap_{name}")
+    interval = interval if isinstance(interval, dict) else {}
     figures = {
         name: metrics["model"].get(name),
         f"{name}_lo": interval.get("model_lo"),
         f"{name}_hi": interval.get("model_hi"),
     }
     model = {k: v for k, v in figures.items() if isinstance(v, int | float)}
-    verdict = {k: v for k, v in sorted(metrics.get("verdict", {}).items())}
+    verdicts = metrics.get("verdict")
+    verdict = dict(sorted(verdicts.items())) if isinstance(verdicts, dict) else {}
     return {"model": model, "verdict": verdict}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from updown.assess.headline import headline
 from updown.redact import scrub
 
 # MLflow also allows "/", but then refuses names that look like relative paths: keep none.
@@ -136,21 +137,16 @@ MAX_RUN_NAME = 100
 
 
 def headline_metrics(tree: dict[str, Any]) -> dict[str, float]:
-    """The bootstrapped headline metric of the model (metrics.json's `bootstrap_<name>`), its
-    interval and the verdict against each contender (1 better, -1 worse, 0 cannot tell), as
-    `Headline/<name>`, `Headline/<name>_lo`, `_hi` and `Headline/verdict_<contender>`."""
-    names = sorted(k.removeprefix("bootstrap_") for k in tree if k.startswith("bootstrap_"))
-    if not names or not isinstance(tree.get("model"), dict):
+    """The figures of headline.json (updown.assess.headline: the model's bootstrapped headline
+    metric, its interval, the verdict against each contender) as `Headline/<name>`,
+    `Headline/<name>_lo`, `_hi` and `Headline/verdict_<contender>`."""
+    try:
+        figures = headline(tree)
+    except ValueError:
         return {}
-    name, interval = names[0], tree[f"bootstrap_{names[0]}"]
-    figures: dict[str, Any] = {name: tree["model"].get(name)}
-    if isinstance(interval, dict):
-        figures |= {f"{name}_lo": interval.get("model_lo"), f"{name}_hi": interval.get("model_hi")}
-    verdicts = tree.get("verdict")
-    if isinstance(verdicts, dict):
-        figures |= {f"verdict_{k}": v for k, v in verdicts.items()}
+    flat = {**figures["model"], **{f"verdict_{k}": v for k, v in figures["verdict"].items()}}
     out = {}
-    for key, value in figures.items():
+    for key, value in flat.items():
         number = _number(value)
         if number is not None:
             out[f"{HEADLINE_SECTION}/{safe_name(key)}"] = number
