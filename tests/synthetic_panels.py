@@ -12,6 +12,25 @@ NY = "America/New_York"
 HOURS = [f"{h:02d}:30" for h in range(9, 16)]  # yfinance's hourly bars: 09:30 .. 15:30 NY
 
 
+def ohlc_bars(
+    ticker: str, timestamps: object, open_: np.ndarray, close: np.ndarray, wick: float
+) -> pd.DataFrame:
+    """One ticker's bars in the panel's columns: highs and lows `wick` (a fraction) beyond the
+    open and close, the close as adjusted close, a constant volume."""
+    return pd.DataFrame(
+        {
+            "ticker": ticker,
+            "timestamp": timestamps,
+            "open": open_,
+            "high": np.maximum(open_, close) * (1 + wick),
+            "low": np.minimum(open_, close) * (1 - wick),
+            "close": close,
+            "adj_close": close,
+            "volume": 1e6,
+        }
+    )
+
+
 def calendar(n_days: int, freq: str, start: str = "2020-01-01") -> pd.DatetimeIndex:
     """Weekday bar times in UTC: NY midnight for daily bars, 09:30..15:30 NY for hourly."""
     days = pd.bdate_range(start, periods=n_days)

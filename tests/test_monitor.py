@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_panels import ohlc_bars
 from updown.errors import UpdownError
 from updown.live.drift import feature_drift, psi
 from updown.live.figures import live_figures, roc_auc
@@ -26,21 +27,7 @@ def panel(seed: int = 0) -> pd.DataFrame:
     for t in TICKERS:
         close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, BARS)))
         open_ = close * np.exp(rng.normal(0, 0.003, BARS))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "ticker": t,
-                    "timestamp": days,
-                    "open": open_,
-                    "high": np.maximum(open_, close) * 1.01,
-                    "low": np.minimum(open_, close) * 0.99,
-                    "close": close,
-                    "adj_close": close,
-                    "volume": 1e6,
-                    "segment": np.int32(0),
-                }
-            )
-        )
+        frames.append(ohlc_bars(t, days, open_, close, 0.01).assign(segment=np.int32(0)))
     return pd.concat(frames, ignore_index=True)
 
 

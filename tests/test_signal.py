@@ -4,6 +4,7 @@ rank autocorrelation and turnover (updown.assess.signal)."""
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_panels import ohlc_bars
 from updown.assess.report_signal import decay_sentence, quantile_sentence
 from updown.assess.scoring import per_bar_corr
 from updown.assess.signal import (
@@ -27,20 +28,7 @@ def _prices(n_tickers: int, n_bars: int, seed: int = 0) -> pd.DataFrame:
     for k in range(n_tickers):
         close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n_bars)))
         open_ = close * np.exp(rng.normal(0, 0.01, n_bars))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "ticker": f"T{k:03d}",
-                    "timestamp": ts,
-                    "open": open_,
-                    "high": np.maximum(open_, close) * 1.01,
-                    "low": np.minimum(open_, close) * 0.99,
-                    "close": close,
-                    "adj_close": close,
-                    "volume": 1e6,
-                }
-            )
-        )
+        frames.append(ohlc_bars(f"T{k:03d}", ts, open_, close, 0.01))
     return pd.concat(frames, ignore_index=True)
 
 

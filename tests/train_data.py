@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from conftest import REPO
+from synthetic_panels import ohlc_bars
 from updown.assess.evaluate import FoldInput
 from updown.config import Params, load_params
 from updown.learn.train import TrainResult, fold_blocks
@@ -41,20 +42,7 @@ def synthetic(
         logc = np.concatenate([[np.log(100.0)], np.log(100.0) + np.cumsum(step[:-1])])
         close = np.exp(logc)
         open_ = close * np.exp(0.002 * rng.standard_normal(n_bars))
-        prices.append(
-            pd.DataFrame(
-                {
-                    "ticker": ticker,
-                    "timestamp": ts,
-                    "open": open_,
-                    "high": np.maximum(open_, close) * 1.005,
-                    "low": np.minimum(open_, close) * 0.995,
-                    "close": close,
-                    "adj_close": close,
-                    "volume": 1e6,
-                }
-            )
-        )
+        prices.append(ohlc_bars(ticker, ts, open_, close, 0.005))
         ret_1 = np.concatenate([[np.nan], np.diff(logc)])
         features.append(
             pd.DataFrame(
