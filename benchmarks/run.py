@@ -50,6 +50,7 @@ SP500_START, SP500_END = "1999-11-01", "2018-12-31"
 GB = 1024.0  # MB per GB
 
 sys.path.insert(0, str(BENCH))
+import sharded  # noqa: E402
 import synthetic  # noqa: E402  (benchmarks/ is not a package)
 
 # -- running and measuring -------------------------------------------------------------------
@@ -748,8 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scenarios",
-        default="sample,sp500,synthetic",
-        help="comma-separated: sample, sp500, synthetic",
+        default="sample,sp500,synthetic,sharded",
+        help="comma-separated: sample, sp500, synthetic, sharded (benchmarks/sharded.py)",
     )
     parser.add_argument("--cores", type=int, default=int(os.environ.get("CORES", 2)))
     parser.add_argument("--sp500-dir", type=Path, default=SHARED_SP500)
@@ -835,6 +836,9 @@ def main(argv: list[str] | None = None) -> int:
                 sc = _synthetic_from_args(args, results)
                 sc.baseline = args.synthetic_baseline
                 sc.add_one_full = args.add_one_full
+            elif name == "sharded":  # benchmarks/sharded.py: its own report and lines
+                report["sharded"] = sharded.run(sys.modules[__name__], args, as_limit_mb)
+                continue
             else:
                 parser.error(f"unknown scenario {name!r}")
             sc.dvc = sc.dvc and not args.no_dvc
@@ -857,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
     tmp.replace(args.out)
     say(render(report))
+    if "sharded" in report:
+        say(sharded.render(report["sharded"]))
     return 1 if any("error" in r for r in results.values()) else 0
 
 

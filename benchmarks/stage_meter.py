@@ -45,9 +45,11 @@ def main() -> int:
     code = os.waitstatus_to_exitcode(status)
     args = sys.argv[1:]
     ticker = args[args.index("--ticker") + 1] if "--ticker" in args[:-1] else None
+    shard = args[args.index("--shard") + 1] if "--shard" in args[:-1] else None
     record = {
         "stage": args[0] if args else "",
         "ticker": ticker,
+        "shard": shard,  # I/N of a sharded features or label job (benchmarks/sharded.py)
         "start": started,
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,

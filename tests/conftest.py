@@ -82,7 +82,7 @@ def set_params(project: Path, changes: dict[str, Any], render_dvc: bool = True) 
             node = node[key]
         node[last] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-    layout = {"data.tickers", "data.acquire_jobs", "data"}
+    layout = {"data.tickers", "data.acquire_jobs", "data", "features.shards", "label.shards"}
     if render_dvc and layout & set(changes) and (project / "dvc.yaml").exists():
         run(["updown", "dvc-yaml"], project)
 

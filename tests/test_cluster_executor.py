@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import project_env, run
+from conftest import project_env, run, set_params
 
 PROFILE = Path("workflow/profiles/cluster-generic")
 SCRIPTS = Path(__file__).resolve().parents[1] / PROFILE
@@ -81,6 +82,34 @@ def test_pipeline_runs_job_by_job_as_separate_submitted_processes(
     again = run(["snakemake", "--profile", str(PROFILE)], project)
     assert "Nothing to be done" in again.stdout + again.stderr
     assert len(spool_jobs(project)) == len(jobs), "a no-op run submits nothing"
+
+
+@pytest.mark.integration
+@pytest.mark.xdist_group("sample_project")
+def test_each_feature_and_label_shard_is_submitted_as_a_job_of_its_own(
+    tmp_path: Path, built_sample_project: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(built_sample_project, project, symlinks=True)
+    set_params(project, {"features.shards": 3, "label.shards": 2})
+    made = ["data/processed/features.parquet", "data/interim/labels.parquet"]
+    run(["snakemake", "--profile", str(PROFILE), *made], project, timeout=600)
+
+    jobs = list(spool_jobs(project).values())
+    assert all(job["exit"] == "0" for job in jobs)
+    shards = sorted(
+        (j["props"]["rule"], j["props"]["wildcards"]["shard"])
+        for j in jobs
+        if j["props"]["rule"].endswith("_shard")
+    )
+    assert shards == [("features_shard", "0"), ("features_shard", "1"), ("features_shard", "2"),
+                      ("label_shard", "0"), ("label_shard", "1")]
+    assert sorted(j["props"]["rule"] for j in jobs if "wildcards" not in j["props"] or
+                  not j["props"]["wildcards"]) == ["features", "label"]
+    pids = [job["pid"] for job in jobs]
+    assert len(set(pids)) == len(pids) == 7, "each shard and gather had a process of its own"
+    for rel in made:  # the gathered files are the one-job files, byte for byte
+        assert (project / rel).read_bytes() == (built_sample_project / rel).read_bytes(), rel
 
 
 def _wait_for(status: list[str], project: Path, jobid: str, timeout: float = 30) -> str:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO, run, set_params
 
 # Run inside the project so Snakemake and DVC see the same tree; prints both views as JSON.
@@ -25,7 +26,8 @@ def keys(prefix, value, full):  # a (sub)section whole, or the keys it keeps, as
 jobs, config = snakemake_jobs(Path("Snakefile"))
 snake = {}
 for job in jobs:
-    name = job.rule.name
+    name = job.rule.name  # a shard job is a foreach stage's item in dvc.yaml: rule@shard
+    name += f"@{job.wildcards['shard']}" if "shard" in job.wildcards.keys() else ""
     params = []
     for key, value in job.params.items():
         if key in config:
@@ -93,3 +95,23 @@ def test_the_dags_agree_for_another_source_and_ticker_list(new_project) -> None:
     fetched = sorted(p for job in acquire.values() for p in job["outputs"])
     assert fetched == sorted(f"data/raw/csv/{t}.parquet" for t in tickers)
     assert_same_dag(snake, dvc)
+
+
+@pytest.mark.integration
+def test_the_dags_agree_with_features_and_labels_in_shards(new_project) -> None:
+    project = new_project()
+    set_params(project, {"features.shards": 3, "label.shards": 2})
+    snake, dvc = both_views(project)
+    assert_same_dag(snake, dvc)
+    shards = sorted(name for name in dvc if "@" in name)
+    assert shards == [*(f"features_shard@{i}" for i in range(3)), "label_shard@0", "label_shard@1"]
+    assert dvc["features_shard@2"]["outs"] == ["data/processed/features/shard-2-of-3.parquet"]
+    assert "--shard 2/3" in dvc["features_shard@2"]["cmd"]
+    gather = dvc["features"]
+    assert [d for d in gather["deps"] if "shard-" in d] == [
+        f"data/processed/features/shard-{i}-of-3.parquet" for i in range(3)
+    ]
+    assert gather["outs"] == ["data/processed/features.parquet"]
+    assert gather["params"] == ["features"]
+    rendered = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    assert rendered["features_shard"]["foreach"] == [0, 1, 2]

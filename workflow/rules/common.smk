@@ -40,6 +40,18 @@ def label_entry_source():
     return {"backtest": {"execution": config["evaluate"]["backtest"]["execution"]}}
 
 
+def shard_files(stage, folder):
+    """The shard outputs a sharded stage (features.shards / label.shards > 1) gathers, in shard
+    order; none for one job (see updown.learn.shards)."""
+    n = config[stage]["shards"]
+    return [f"{folder}/shard-{i}-of-{n}.parquet" for i in range(n)] if n > 1 else []
+
+
+def gathered(command, stage):
+    """The stage's shell line: `command` as one job, or gathering its shards (input.shards)."""
+    return command + (" --gather {input.shards}" if config[stage]["shards"] > 1 else "")
+
+
 def scaled(base, per_input_mb, ceiling=None):
     """A resource (mem_mb, or runtime in minutes) that grows with the size of the job's inputs:
     base + per_input_mb x their size in MB, times the attempt, so a retry asks for more. The

@@ -64,9 +64,68 @@ rule validate:
         "--out {output.prices} --report {output.report} --log {log}"
 
 
+# label.shards / features.shards > 1: a job per shard of tickers (a stable hash, as acquire),
+# then the stage's own rule gathers them into the same file as one job (updown.learn.shards).
+# A new shard count renders a new dvc.yaml (`make dvc.yaml`): the shard files are named by it.
+wildcard_constraints:
+    shard=r"\d+",
+
+
+if config["label"]["shards"] > 1:
+
+    rule label_shard:
+        input:
+            prices="data/interim/prices.parquet",
+            code=code("label"),
+        output:
+            f"data/interim/labels/shard-{{shard}}-of-{config['label']['shards']}.parquet",
+        log:
+            f"logs/label/shard-{{shard}}-of-{config['label']['shards']}.log",
+        benchmark:
+            f"logs/benchmarks/label/shard-{{shard}}-of-{config['label']['shards']}.tsv"
+        conda:
+            "../envs/updown.yaml"
+        resources:
+            mem_mb=scaled(400, 7 / config["label"]["shards"]),
+            runtime=scaled(5, 0.02),
+        params:
+            label=section("label"),
+            evaluate=label_entry_source(),
+            shard=lambda wildcards: f"{wildcards.shard}/{config['label']['shards']}",
+        shell:
+            "updown label --params params.yaml --prices {input.prices} --shard {params.shard} "
+            "--out {output} --log {log}"
+
+
+if config["features"]["shards"] > 1:
+
+    rule features_shard:
+        input:
+            prices="data/interim/prices.parquet",
+            code=code("features"),
+        output:
+            f"data/processed/features/shard-{{shard}}-of-{config['features']['shards']}.parquet",
+        log:
+            f"logs/features/shard-{{shard}}-of-{config['features']['shards']}.log",
+        benchmark:
+            f"logs/benchmarks/features/shard-{{shard}}-of-{config['features']['shards']}.tsv"
+        conda:
+            "../envs/updown.yaml"
+        resources:
+            mem_mb=scaled(300, 60 / config["features"]["shards"], ceiling=(4000, 3)),
+            runtime=scaled(5, 0.1),
+        params:
+            features=section("features"),
+            shard=lambda wildcards: f"{wildcards.shard}/{config['features']['shards']}",
+        shell:
+            "updown features --params params.yaml --prices {input.prices} --shard {params.shard} "
+            "--out {output} --log {log}"
+
+
 rule label:
     input:
         prices="data/interim/prices.parquet",
+        shards=shard_files("label", "data/interim/labels"),
         code=code("label"),
     output:
         update("data/interim/labels.parquet"),
@@ -83,12 +142,14 @@ rule label:
         label=section("label"),
         evaluate=label_entry_source(),
     shell:
-        "updown label --params params.yaml --prices {input.prices} --out {output} --log {log}"
+        gathered("updown label --params params.yaml --prices {input.prices}", "label")
+        + " --out {output} --log {log}"
 
 
 rule features:
     input:
         prices="data/interim/prices.parquet",
+        shards=shard_files("features", "data/processed/features"),
         code=code("features"),
     output:
         update("data/processed/features.parquet"),
@@ -104,4 +165,5 @@ rule features:
     params:
         features=section("features"),
     shell:
-        "updown features --params params.yaml --prices {input.prices} --out {output} --log {log}"
+        gathered("updown features --params params.yaml --prices {input.prices}", "features")
+        + " --out {output} --log {log}"

@@ -100,7 +100,17 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         (("--overlay", "the keys to change (YAML)"), ("--out", "the merged params file")),
     ),
 }
+# features and label as sharded jobs (updown.learn.shards): one shard's tickers, or the gather.
+SHARDED: tuple[tuple[str, dict[str, object]], ...] = (
+    ("--shard", {"default": None, "metavar": "I/N", "help": "compute shard I of N only"}),
+    (
+        "--gather",
+        {"nargs": "+", "default": None, "metavar": "SHARD", "help": "gather these shards"},
+    ),
+)
 OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
+    "label": SHARDED,
+    "features": SHARDED,
     "acquire": (
         ("--ticker", {"action": "append", "help": "ticker to fetch (repeatable; default: all)"}),
         (

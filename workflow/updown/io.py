@@ -193,9 +193,13 @@ def write_parquet_batches(frames: Iterable[pd.DataFrame], path: Path | str) -> t
     return rows, columns
 
 
-def read_parquet(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
+def read_parquet(
+    path: Path | str, columns: list[str] | None = None, filters: list[Any] | None = None
+) -> pd.DataFrame:
+    """`path` as a DataFrame; `filters` (pyarrow's, e.g. [("ticker", "in", [...])]) keep only the
+    matching rows, read a row group at a time, so the rest of the file is never held whole."""
     try:
-        return pd.read_parquet(path, columns=columns, engine="pyarrow")
+        return pd.read_parquet(path, columns=columns, filters=filters, engine="pyarrow")
     except FileNotFoundError as exc:
         raise UpdownError(f"{path}: file not found (run the stage that makes it first)") from exc
     except (OSError, ValueError) as exc:

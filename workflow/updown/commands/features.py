@@ -1,26 +1,32 @@
-"""`updown features`: compute the features of every bar from the price panel."""
+"""`updown features`: compute the features of every bar from the price panel.
+
+With `--shard I/N` only the tickers of shard I (updown.learn.shards) and only their per-ticker
+features; with `--gather SHARD...` the shards' features put back in panel order with the
+cross-sectional ranks: the same file as one job.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from updown.config import load_params
+import pandas as pd
+
+from updown.config import Params, load_params
 from updown.io import read_parquet, write_parquet_batches
 from updown.learn.batches import feature_batches
 from updown.learn.features import volume_names
 from updown.learn.guards import check_feature_history
+from updown.learn.shards import features_gather, features_shard, parse_shard, read_shard
 from updown.panel import tickers_without_volume
 
 log = logging.getLogger("updown")
 
 
-def run(a: argparse.Namespace) -> None:
-    params = load_params(a.params)
-    prices = read_parquet(a.prices)
-    check_feature_history(prices, params.features)
-    # validate kept a ticker without volume (validate.zero_volume: drop_features): its volume
-    # features would all be NaN, so they are left out for every ticker, as validation.json says.
+def _with_volume(params: Params, prices: pd.DataFrame) -> bool:
+    """Whether the volume features are on: off for every ticker when validate kept one without
+    volume (validate.zero_volume: drop_features), as validation.json says. `prices`: the whole
+    panel's ticker and volume columns at least."""
     silent = tickers_without_volume(prices)
     if silent and volume_names(params.features):
         log.warning(
@@ -29,10 +35,29 @@ def run(a: argparse.Namespace) -> None:
             ", ".join(silent[:8]) + (f" and {len(silent) - 8} more" if len(silent) > 8 else ""),
             "has" if len(silent) == 1 else "have",
         )
-    # A long panel is computed and written in whole-ticker batches, so memory stays bounded;
-    # the file holds the same values as one pass.
-    batches = feature_batches(
-        prices, params.features, intraday=params.data.interval != "1d", volume=not silent
-    )
+    return not silent
+
+
+def run(a: argparse.Namespace) -> None:
+    params = load_params(a.params)
+    intraday = params.data.interval != "1d"
+    if a.gather:
+        keys = read_parquet(a.prices, columns=["ticker", "timestamp", "volume"])
+        volume = _with_volume(params, keys)
+        shards = (read_parquet(path) for path in a.gather)
+        batches = features_gather(shards, keys, params.features, intraday, volume)
+    elif a.shard:
+        shard, shards = parse_shard(a.shard)
+        volume = _with_volume(params, read_parquet(a.prices, columns=["ticker", "volume"]))
+        prices = read_shard(a.prices, shard, shards)
+        check_feature_history(prices, params.features)
+        batches = features_shard(prices, params.features, intraday, volume)
+    else:
+        prices = read_parquet(a.prices)
+        check_feature_history(prices, params.features)
+        # A long panel is computed and written in whole-ticker batches, so memory stays
+        # bounded; the file holds the same values as one pass.
+        volume = _with_volume(params, prices)
+        batches = feature_batches(prices, params.features, intraday=intraday, volume=volume)
     rows, columns = write_parquet_batches(batches, a.out)
     log.info("%d features x %d rows -> %s", columns - 2, rows, a.out)

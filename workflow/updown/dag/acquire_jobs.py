@@ -11,6 +11,13 @@ from __future__ import annotations
 import zlib
 
 
+def bucket(ticker: str, buckets: int) -> int:
+    """The stable hash bucket (0 .. buckets-1) of `ticker`: the acquire job that fetches it, and
+    the feature and label shard that computes it (updown.learn.shards)."""
+    # crc32, not hash(): the same on every machine and Python run (no hash randomisation).
+    return zlib.crc32(ticker.encode()) % buckets
+
+
 def acquire_jobs(tickers: list[str] | tuple[str, ...], jobs: int) -> dict[str, tuple[str, ...]]:
     """{job name: its tickers in params order}, for the non-empty ones of `jobs` hash buckets."""
     if jobs < 1:
@@ -18,6 +25,5 @@ def acquire_jobs(tickers: list[str] | tuple[str, ...], jobs: int) -> dict[str, t
     width = len(str(jobs - 1))
     buckets: dict[int, list[str]] = {}
     for ticker in tickers:
-        # crc32, not hash(): the same on every machine and Python run (no hash randomisation).
-        buckets.setdefault(zlib.crc32(ticker.encode()) % jobs, []).append(ticker)
+        buckets.setdefault(bucket(ticker, jobs), []).append(ticker)
     return {f"acquire_{b:0{width}d}": tuple(buckets[b]) for b in sorted(buckets)}

@@ -2,13 +2,16 @@
 
 Each Snakemake rule becomes one DVC stage with the same command, deps, outs and params
 sections; the acquire jobs (one rule each, see acquire_jobs.py) list their tickers' files, so
-DVC keeps one cache entry per ticker. The ticker lists come from params.yaml: after changing
-data.tickers or data.acquire_jobs, render again. Usage: `updown dvc-yaml` (write) or `--check`.
+DVC keeps one cache entry per ticker. A wildcard rule's jobs (the feature and label shards, see
+updown.learn.shards) become one `foreach` stage over the wildcard's values. The ticker lists and
+shard counts come from params.yaml: after changing data.tickers, data.acquire_jobs,
+features.shards or label.shards, render again. Usage: `updown dvc-yaml` (write) or `--check`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -190,17 +193,43 @@ def stage_for(job: Any, config: dict[str, Any], ticker_files: set[str]) -> dict[
     return body
 
 
+def foreach_stage(jobs: list[Any], config: dict[str, Any], ticker_files: set[str]) -> dict[str, Any]:
+    """One DVC `foreach` stage for the jobs of a rule with one wildcard (the shard number): each
+    job's stage with the wildcard's value as ${item}, which must then be the same for all."""
+    names = {k for j in jobs for k in j.wildcards.keys()}
+    if len(names) != 1:
+        rule = jobs[0].rule.name
+        raise ValueError(f"rule {rule}: {len(jobs)} jobs need exactly one wildcard for foreach")
+    (key,) = names
+    jobs = sorted(jobs, key=lambda j: (len(j.wildcards[key]), j.wildcards[key]))
+    templates = []
+    for job in jobs:
+        text = yaml.safe_dump(stage_for(job, config, ticker_files), sort_keys=False)
+        value = re.escape(job.wildcards[key])
+        templates.append(re.sub(rf"(?<![\w.]){value}(?![\w.])", "${item}", text))
+    if any(t != templates[0] for t in templates):
+        raise ValueError(f"rule {jobs[0].rule.name}: its jobs differ beyond {{{key}}}")
+    items = [j.wildcards[key] for j in jobs]
+    return {
+        "foreach": [int(i) if i.isdigit() else i for i in items],
+        "do": yaml.safe_load(templates[0]),
+    }
+
+
 def render(snakefile: Path = Path("Snakefile")) -> str:
     jobs, config = snakemake_jobs(snakefile)
-    by_rule: dict[str, Any] = {}
+    by_rule: dict[str, list[Any]] = {}
     for job in jobs:
-        if job.rule.name in by_rule:  # every rule here runs once; wildcards would need foreach
-            raise ValueError(f"rule {job.rule.name}: more than one job, cannot render one stage")
-        by_rule[job.rule.name] = job
+        by_rule.setdefault(job.rule.name, []).append(job)
     ticker_files = {
-        str(p) for name, j in by_rule.items() if name.startswith("acquire_") for p in j.output
+        str(p) for name, js in by_rule.items() if name.startswith("acquire_") for p in js[0].output
     }
-    stages = {name: stage_for(j, config, ticker_files) for name, j in by_rule.items()}
+    stages = {
+        name: stage_for(js[0], config, ticker_files)
+        if len(js) == 1 and not js[0].wildcards
+        else foreach_stage(js, config, ticker_files)
+        for name, js in by_rule.items()
+    }
     doc = {"stages": stages, "plots": PLOTS}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
 

@@ -93,6 +93,25 @@ def _need_several_tickers(panel: pd.DataFrame, cfg: LabelConfig) -> None:
         )
 
 
+def forward_part(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    """What a direction or return label needs of each row's own ticker: the forward log return
+    (forward_return), its window end (label_end) and, for a threshold in volatility units, the
+    trailing volatility (sigma). Each ticker's rows depend on that ticker alone, so a sharded
+    label job computes this part and the gather finishes it (labels_from_part)."""
+    raw, end = forward_returns(panel, cfg.entry, cfg.horizon)
+    part = pd.DataFrame(
+        {
+            "ticker": panel["ticker"],
+            "timestamp": panel["timestamp"],
+            "forward_return": raw,
+            "label_end": end,
+        }
+    )
+    if cfg.kind == "direction" and cfg.threshold > 0 and cfg.threshold_unit == "volatility":
+        part["sigma"] = trailing_volatility(panel, cfg.vol_window)
+    return part
+
+
 def direction_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """1 up / 0 down over `horizon` bars, with an optional dead zone (dropped, or class 2).
 
@@ -101,15 +120,19 @@ def direction_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """
     check_sorted(panel)
     _need_several_tickers(panel, cfg)
-    raw, end = forward_returns(panel, cfg.entry, cfg.horizon)
+    return _direction_from(forward_part(panel, cfg), cfg)
+
+
+def _direction_from(part: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    raw, end = part["forward_return"], part["label_end"]
     fwd = raw
     if cfg.excess:
-        fwd, end = _excess(raw, end, panel["timestamp"])
+        fwd, end = _excess(raw, end, part["timestamp"])
     keep = fwd.notna()
     if cfg.threshold > 0:
-        width = pd.Series(cfg.threshold, index=panel.index, dtype="float64")
+        width = pd.Series(cfg.threshold, index=part.index, dtype="float64")
         if cfg.threshold_unit == "volatility":
-            sigma = trailing_volatility(panel, cfg.vol_window)
+            sigma = part["sigma"]
             width = cfg.threshold * sigma * np.sqrt(cfg.horizon)
             keep &= sigma > 0
         up, down = fwd > width, fwd < -width
@@ -118,7 +141,7 @@ def direction_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
             keep &= up | down
     else:
         label = np.where(fwd > 0, 1, 0)
-    out = _frame(panel, pd.Series(label, index=panel.index, dtype="int8"), raw, end)
+    out = _frame(part, pd.Series(label, index=part.index, dtype="int8"), raw, end)
     return out.loc[keep].reset_index(drop=True)
 
 
@@ -126,12 +149,27 @@ def return_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
     """The forward log return over `horizon` bars (minus the cross-ticker mean with `excess`)."""
     check_sorted(panel)
     _need_several_tickers(panel, cfg)
-    raw, end = forward_returns(panel, cfg.entry, cfg.horizon)
+    return _return_from(forward_part(panel, cfg), cfg)
+
+
+def _return_from(part: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    raw, end = part["forward_return"], part["label_end"]
     label = raw
     if cfg.excess:
-        label, end = _excess(raw, end, panel["timestamp"])
-    out = _frame(panel, label.astype("float64"), raw, end)
+        label, end = _excess(raw, end, part["timestamp"])
+    out = _frame(part, label.astype("float64"), raw, end)
     return out.loc[label.notna()].reset_index(drop=True)
+
+
+def labels_from_part(part: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    """The direction or return labels of every ticker in `part` (forward_part of the whole
+    panel, or its shards in panel order), with make_labels' attrs: the cross-sectional step
+    (label.excess) runs here, over every ticker at once."""
+    _need_several_tickers(part, cfg)
+    finish = _direction_from if cfg.kind == "direction" else _return_from
+    labels = finish(part, cfg)
+    labels.attrs = label_attrs(cfg)
+    return labels
 
 
 def _barrier_path(
@@ -209,21 +247,31 @@ def resolved(params: Params) -> LabelConfig:
     return dataclasses.replace(params.label, entry=entry)
 
 
-def make_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
-    """Labels of kind `cfg.kind`; attrs record label_kind, horizon and, for direction, the
-    number of classes (2, or 3 with a kept dead zone: 0 down, 1 up, 2 flat)."""
+def label_attrs(cfg: LabelConfig) -> dict[str, str]:
+    """What make_labels records in attrs: label_kind, horizon, entry and, for direction and
+    triple_barrier, the number of classes (2, or 3 with a kept dead zone: 0 down, 1 up, 2 flat);
+    for return, whether it is an excess return."""
     attrs = {"label_kind": cfg.kind, "horizon": str(cfg.horizon), "entry": cfg.entry}
     if cfg.kind == "direction":
-        labels = direction_labels(panel, cfg)
         three = cfg.threshold > 0 and cfg.dead_zone == "keep"
         attrs["num_classes"] = "3" if three else "2"
     elif cfg.kind == "return":
-        labels = return_labels(panel, cfg)
         attrs["excess"] = str(cfg.excess).lower()
     elif cfg.kind == "triple_barrier":
-        labels = triple_barrier_labels(panel, cfg)
         attrs["num_classes"] = "2"
     else:
         raise UpdownError(f"label.kind: unknown kind {cfg.kind!r}")
+    return attrs
+
+
+def make_labels(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
+    """Labels of kind `cfg.kind`, with label_attrs(cfg) as attrs."""
+    attrs = label_attrs(cfg)
+    if cfg.kind == "direction":
+        labels = direction_labels(panel, cfg)
+    elif cfg.kind == "return":
+        labels = return_labels(panel, cfg)
+    else:
+        labels = triple_barrier_labels(panel, cfg)
     labels.attrs = attrs
     return labels
