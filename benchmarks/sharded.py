@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 

@@ -102,10 +102,18 @@ def test_each_feature_and_label_shard_is_submitted_as_a_job_of_its_own(
         for j in jobs
         if j["props"]["rule"].endswith("_shard")
     )
-    assert shards == [("features_shard", "0"), ("features_shard", "1"), ("features_shard", "2"),
-                      ("label_shard", "0"), ("label_shard", "1")]
-    assert sorted(j["props"]["rule"] for j in jobs if "wildcards" not in j["props"] or
-                  not j["props"]["wildcards"]) == ["features", "label"]
+    assert shards == [
+        ("features_shard", "0"),
+        ("features_shard", "1"),
+        ("features_shard", "2"),
+        ("label_shard", "0"),
+        ("label_shard", "1"),
+    ]
+    assert sorted(
+        j["props"]["rule"]
+        for j in jobs
+        if "wildcards" not in j["props"] or not j["props"]["wildcards"]
+    ) == ["features", "label"]
     pids = [job["pid"] for job in jobs]
     assert len(set(pids)) == len(pids) == 7, "each shard and gather had a process of its own"
     for rel in made:  # the gathered files are the one-job files, byte for byte

@@ -4,7 +4,6 @@ byte: the gather restores panel order, the cross-sectional ranks and the excess 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,10 @@ from updown.dag.acquire_jobs import acquire_jobs
 from updown.errors import UpdownError
 from updown.io import read_parquet, write_parquet, write_parquet_batches
 from updown.learn.batches import feature_batches
+from updown.learn.feature_shards import features_gather, features_shard
 from updown.learn.label import make_labels
-from updown.learn.shards import (
-    features_gather,
-    features_shard,
-    label_gather,
-    label_shard,
-    parse_shard,
-    read_shard,
-    shard_tickers,
-)
+from updown.learn.label_shards import label_gather, label_shard
+from updown.learn.shards import parse_shard, read_shard, shard_tickers
 
 TICKERS = 9
 
@@ -139,7 +132,10 @@ def test_the_stage_commands_sharded_write_the_files_the_pipeline_wrote(
 ) -> None:
     prices = str(built_sample_project / "data/interim/prices.parquet")
     params = str(built_sample_project / "params.yaml")
-    for stage, made in (("features", "data/processed/features.parquet"), ("label", "data/interim/labels.parquet")):
+    for stage, made in (
+        ("features", "data/processed/features.parquet"),
+        ("label", "data/interim/labels.parquet"),
+    ):
         shards = []
         for i in range(3):
             shards.append(str(tmp_path / f"{stage}-{i}.parquet"))

@@ -165,5 +165,7 @@ rule features:
     params:
         features=section("features"),
     shell:
-        gathered("updown features --params params.yaml --prices {input.prices}", "features")
+        gathered(
+            "updown features --params params.yaml --prices {input.prices}", "features"
+        )
         + " --out {output} --log {log}"

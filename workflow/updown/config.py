@@ -101,7 +101,9 @@ class FeaturesConfig:
     candle: bool
     calendar_timezone: str
     cross_sectional: tuple[str, ...]
-    shards: int = 1  # jobs the features stage is split into by ticker (1: one job); values unchanged
+    shards: int = (
+        1  # jobs the features stage is split into by ticker (1: one job); values unchanged
+    )
 
 
 @dataclass(frozen=True)

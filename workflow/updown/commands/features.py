@@ -15,9 +15,10 @@ import pandas as pd
 from updown.config import Params, load_params
 from updown.io import read_parquet, write_parquet_batches
 from updown.learn.batches import feature_batches
+from updown.learn.feature_shards import features_gather, features_shard
 from updown.learn.features import volume_names
 from updown.learn.guards import check_feature_history
-from updown.learn.shards import features_gather, features_shard, parse_shard, read_shard
+from updown.learn.shards import parse_shard, read_shard
 from updown.panel import tickers_without_volume
 
 log = logging.getLogger("updown")

@@ -14,7 +14,8 @@ from updown.config import load_params
 from updown.errors import UpdownError
 from updown.io import read_parquet, write_parquet
 from updown.learn.label import make_labels, resolved
-from updown.learn.shards import label_gather, label_shard, parse_shard, read_shard
+from updown.learn.label_shards import label_gather, label_shard
+from updown.learn.shards import parse_shard, read_shard
 
 log = logging.getLogger("updown")
 

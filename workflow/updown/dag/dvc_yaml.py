@@ -193,10 +193,13 @@ def stage_for(job: Any, config: dict[str, Any], ticker_files: set[str]) -> dict[
     return body
 
 
-def foreach_stage(jobs: list[Any], config: dict[str, Any], ticker_files: set[str]) -> dict[str, Any]:
+def foreach_stage(
+    jobs: list[Any], config: dict[str, Any], ticker_files: set[str]
+) -> dict[str, Any]:
     """One DVC `foreach` stage for the jobs of a rule with one wildcard (the shard number): each
     job's stage with the wildcard's value as ${item}, which must then be the same for all."""
-    names = {k for j in jobs for k in j.wildcards.keys()}
+    # Snakemake's Wildcards is a list of values with names: keys() are the names
+    names = {k for j in jobs for k in j.wildcards.keys()}  # noqa: SIM118
     if len(names) != 1:
         rule = jobs[0].rule.name
         raise ValueError(f"rule {rule}: {len(jobs)} jobs need exactly one wildcard for foreach")

@@ -11,24 +11,23 @@ order (sorted by ticker, then time) and computes what compares tickers: the cros
 ranks of features (`features.cross_sectional`) and the excess-return labels (`label.excess`).
 The values of each row are computed by the same code on the same float inputs as in one job, so
 the gathered file is the one-job file byte for byte (tests/test_shards.py).
+
+This module: which tickers a shard holds, reading them, and putting shards back in panel order.
+The stages' own parts are updown.learn.feature_shards and updown.learn.label_shards.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from updown.config import FeaturesConfig, LabelConfig
 from updown.dag.acquire_jobs import bucket
 from updown.errors import UpdownError
 from updown.io import read_parquet
-from updown.learn.batches import MAX_BATCH_ROWS, feature_batches, ticker_batches
-from updown.learn.features import DTYPE, cross_sectional_ranks, planned_names
-from updown.learn.label import forward_part, label_attrs, labels_from_part, make_labels
 
 KEYS = ["ticker", "timestamp"]
 
@@ -68,7 +67,7 @@ def in_panel_order(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
         ticker = frame["ticker"].to_numpy()
         starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]])
         bounds = [*starts.tolist(), len(frame)]
-        runs.extend((str(ticker[a]), frame.iloc[a:b]) for a, b in zip(bounds, bounds[1:]))
+        runs.extend((str(ticker[a]), frame.iloc[a:b]) for a, b in pairwise(bounds))
     names = [t for t, _ in runs]
     if len(set(names)) != len(names):
         raise UpdownError("shards: a ticker is in more than one shard (mixed shard counts?)")
@@ -78,70 +77,9 @@ def in_panel_order(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([r for _, r in runs], ignore_index=True)
 
 
-def _check_covers(gathered: pd.DataFrame, keys: pd.DataFrame, what: str) -> None:
+def check_covers(gathered: pd.DataFrame, keys: pd.DataFrame, what: str) -> None:
     if not gathered[KEYS].equals(keys[KEYS]):
         raise UpdownError(
             f"{what}: the shards hold {len(gathered)} rows, not the price panel's {len(keys)} "
             "in its order: rerun the shard jobs on the current panel"
         )
-
-
-def features_shard(
-    panel: pd.DataFrame, cfg: FeaturesConfig, intraday: bool, volume: bool
-) -> Iterator[pd.DataFrame]:
-    """The per-ticker features of the shard's panel (all but the cross-sectional ranks), in
-    whole-ticker batches so a long shard stays within the batch memory."""
-    if not len(panel):
-        yield panel[KEYS]
-        return
-    per_ticker = dataclasses.replace(cfg, cross_sectional=())
-    yield from feature_batches(panel, per_ticker, intraday=intraday, volume=volume)
-
-
-def features_gather(
-    frames: Iterable[pd.DataFrame],
-    keys: pd.DataFrame,
-    cfg: FeaturesConfig,
-    intraday: bool,
-    volume: bool,
-    max_rows: int = MAX_BATCH_ROWS,
-) -> Iterator[pd.DataFrame]:
-    """The shards' features with the cross-sectional ranks, in the batches feature_batches
-    yields for the whole panel (`keys`: its ticker and timestamp), so write_parquet_batches
-    writes the same file as one job."""
-    features = in_panel_order(frames)
-    _check_covers(features, keys, "features")
-    names = planned_names(cfg, intraday, volume)
-    ranked = [n for n in names if n.startswith("cs_rank_")]
-    if ranked:
-        bases = [n.removeprefix("cs_rank_") for n in ranked]
-        ranks = cross_sectional_ranks(features["timestamp"], features[bases])
-        for name, base in zip(ranked, bases):
-            features[name] = ranks[base].to_numpy(dtype=DTYPE)
-    features = features[[*KEYS, *names]]
-    batches = ticker_batches(features["ticker"], max_rows)
-    if len(batches) <= 1:
-        yield features
-        return
-    for rows in batches:
-        yield features.iloc[rows]
-
-
-def label_shard(panel: pd.DataFrame, cfg: LabelConfig) -> pd.DataFrame:
-    """The shard's labels, or with `label.excess` their per-ticker part (forward_part), which
-    the gather finishes against every ticker at the same bar."""
-    if not len(panel):
-        return panel[KEYS]
-    if cfg.excess:
-        return forward_part(panel, cfg)
-    return make_labels(panel, cfg)
-
-
-def label_gather(frames: Iterable[pd.DataFrame], cfg: LabelConfig) -> pd.DataFrame:
-    """The labels of every shard in panel order, with make_labels' attrs; with `label.excess`
-    the cross-sectional mean is taken here, over every ticker."""
-    gathered = in_panel_order(frames)
-    if cfg.excess:
-        return labels_from_part(gathered, cfg)
-    gathered.attrs = label_attrs(cfg)
-    return gathered
