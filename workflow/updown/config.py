@@ -82,7 +82,7 @@ class LabelConfig:
     # auto | close | next_open | next_close; `auto` is resolved against the backtest's execution
     # by updown.learn.label.resolved (config stays free of the returns code).
     entry: str = "auto"
-    shards: int = 1  # jobs the label stage is split into by ticker (1: one job); values unchanged
+    shards: int = 1  # jobs the stage is split into by ticker (1: one job); values unchanged
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,7 @@ class FeaturesConfig:
     candle: bool
     calendar_timezone: str
     cross_sectional: tuple[str, ...]
-    shards: int = (
-        1  # jobs the features stage is split into by ticker (1: one job); values unchanged
-    )
+    shards: int  # jobs the stage is split into by ticker (1: one job); values unchanged
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ def run(a: argparse.Namespace) -> None:
     if a.gather:
         keys = read_parquet(a.prices, columns=["ticker", "timestamp", "volume"])
         volume = _with_volume(params, keys)
-        shards = (read_parquet(path) for path in a.gather)
-        batches = features_gather(shards, keys, params.features, intraday, volume)
+        frames = (read_parquet(path) for path in a.gather)
+        batches = features_gather(frames, keys, params.features, intraday, volume)
     elif a.shard:
         shard, shards = parse_shard(a.shard)
         volume = _with_volume(params, read_parquet(a.prices, columns=["ticker", "volume"]))
