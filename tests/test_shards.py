@@ -116,6 +116,8 @@ def test_the_gather_refuses_shards_that_do_not_cover_the_panel(
         list(features_gather(parts[:1], keys, cfg, False, True))
     with pytest.raises(UpdownError, match="more than one shard"):
         list(features_gather([parts[0], parts[0]], keys, cfg, False, True))
+    with pytest.raises(UpdownError, match="rerun the shard jobs"):  # shards of other params
+        list(features_gather(parts, keys, cfg, False, volume=False))
 
 
 @pytest.mark.parametrize("text", ["3", "4/4", "a/b", "-1/2"])

@@ -75,11 +75,3 @@ def in_panel_order(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
         raise UpdownError("shards: every shard is empty")
     runs.sort(key=lambda run: run[0])
     return pd.concat([r for _, r in runs], ignore_index=True)
-
-
-def check_covers(gathered: pd.DataFrame, keys: pd.DataFrame, what: str) -> None:
-    if not gathered[KEYS].equals(keys[KEYS]):
-        raise UpdownError(
-            f"{what}: the shards hold {len(gathered)} rows, not the price panel's {len(keys)} "
-            "in its order: rerun the shard jobs on the current panel"
-        )
