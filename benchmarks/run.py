@@ -828,9 +828,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if name == "qlib":  # benchmarks/qlib_side.py: Qlib's Alpha158 build on the S&P folder
                 dates = {"start": SP500_START, "end": SP500_END, **_split_dates()}
-                report["qlib"] = qlib_side.run(
-                    args.sp500_dir, args.workdir, dates, measure, args.qlib_fit, args.cores
-                )
+                where = (args.sp500_dir, args.workdir, dates, measure)
+                report["qlib"] = qlib_side.run(*where, args.qlib_fit, args.cores, args.timeout)
                 continue
             if name == "sample":
                 sc = sample_scenario()
