@@ -123,7 +123,9 @@ def test_per_row_ratio_compares_seconds_per_row_of_both_builds() -> None:
         "phases": {
             "init": {"wall_s": 2.0, "cpu_s": 1.0, **phase},
             "dataset": {"wall_s": 78.0, "cpu_s": 99.0, **phase},
+            "fit": {"wall_s": 60.0, "cpu_s": 110.0, **phase},
         },
+        "fit_trees": 42,
         "process": {"wall_s": 85.0, "cpu_s": 101.0, "max_rss_mb": 900.0},
     }
     q = {
@@ -143,3 +145,4 @@ def test_per_row_ratio_compares_seconds_per_row_of_both_builds() -> None:
     assert target["value"] == 0.25 and not target["met"]  # exactly 4x is not under 1/4
     text = "\n".join(qlib_side.render(q))
     assert "158 features" in text and "4.0x wall" in text and "VWAP0" in text
+    assert "fit (42 trees kept): 60.0 s wall" in text  # the fit is not in the per-row ratio
