@@ -1,4 +1,4 @@
-"""`make bench --scenarios qlib`: Qlib's Alpha158 dataset build on the S&P folder, side by side.
+"""The `qlib` scenario of `make bench`: Qlib's Alpha158 dataset build on the S&P folder.
 
 The same folder the `sp500` scenario builds (../shared/data/sp500-daily, the same dates) is
 converted to Qlib's binary format and Qlib builds its 158-feature Alpha158 dataset from it, the
@@ -243,7 +243,8 @@ def side_python(venv: Path, log: Path) -> tuple[Path | None, str]:
 def _last_error(text: str, cmd: list[str]) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("ERROR")] or lines[-1:]
-    return f"`{' '.join(cmd[-2:])}` failed: {errors[-1] if errors else 'no output'}"
+    step = "pip install " + PYQLIB if "pip" in cmd else "python -m venv"
+    return f"`{step}` failed: {errors[-1] if errors else 'no output'}"
 
 
 def run(

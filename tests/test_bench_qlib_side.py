@@ -112,6 +112,21 @@ def test_a_skipped_scenario_prints_its_reason_and_sets_no_target() -> None:
     assert qlib_side.targets(skipped) == []
 
 
+def test_scenario_is_skipped_with_pips_error_when_pyqlib_cannot_be_installed(
+    two_tickers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A wheel path that does not exist: pip fails at once, without a registry.
+    monkeypatch.setattr(qlib_side, "PYQLIB", str(tmp_path / "pyqlib-0.0.0-py3-none-any.whl"))
+    dates = {"start": "1999-11-01", "end": "2018-12-31", "train_end": "x", "valid_end": "y"}
+
+    def never(*args: object) -> None:
+        raise AssertionError("nothing is measured when the side environment is missing")
+
+    result = qlib_side.run(two_tickers, tmp_path / "work", dates, never)
+    assert set(result) == {"skipped"}
+    assert "pip install" in result["skipped"] and "ERROR" in result["skipped"]
+
+
 def test_per_row_ratio_compares_seconds_per_row_of_both_builds() -> None:
     phase = {"self": 900.0, "workers": 400.0}
     build = {
