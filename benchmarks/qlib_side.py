@@ -211,7 +211,8 @@ def build(provider: Path, config: dict[str, Any], fit: bool, threads: int) -> di
         model = LGBModel(**LGB_KWARGS, num_threads=threads)
         model.fit(dataset)  # early-stopped on the valid segment, as the workflow's
         mark("fit")
-        out["fit_trees"] = int(model.model.current_iteration())  # the best iteration
+        # LightGBM keeps the trees up to the best iteration; early stopping ran 50 rounds past it.
+        out["fit_best_iteration"] = int(model.model.current_iteration())
     return out
 
 
@@ -309,20 +310,24 @@ def compare(qlib_result: dict[str, Any], sp500: dict[str, Any] | None) -> dict[s
 
 def targets(qlib_result: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Issue 17's per-row target, as run.py's targets are: met when the value is under the limit
-    (Qlib's seconds per row over updown's, inverted so that a larger speed-up is a smaller value)."""
+    (updown's seconds per row over Qlib's, so a larger speed-up is a smaller value). By wall, as
+    the issue states it on a quiet machine, and by CPU, which a loaded machine inflates less."""
     vs = (qlib_result or {}).get("vs_updown")
     if not vs:
         return []
-    value = round(1 / vs["per_row_wall"], 3)
-    return [
-        {
-            "target": "updown features per row / Qlib Alpha158 build per row (wall)",
-            "value": value,
-            "limit": round(1 / TARGET_PER_ROW, 3),
-            "unit": "x",
-            "met": bool(value < 1 / TARGET_PER_ROW),
-        }
-    ]
+    out = []
+    for how in ("wall", "cpu"):
+        value = round(1 / vs[f"per_row_{how}"], 3)
+        out.append(
+            {
+                "target": f"updown features / Qlib Alpha158 build, per row ({how})",
+                "value": value,
+                "limit": round(1 / TARGET_PER_ROW, 3),
+                "unit": "x",
+                "met": bool(value < 1 / TARGET_PER_ROW),
+            }
+        )
+    return out
 
 
 def render(q: dict[str, Any] | None) -> list[str]:
@@ -347,11 +352,11 @@ def render(q: dict[str, Any] | None) -> list[str]:
         f"   qlib.init {p['init']['wall_s']:.1f} s; Alpha158 dataset build "
         f"({b['features']} features, {b['rows']:,} rows, {b['learn_rows']:,} learn rows): "
         f"{p['dataset']['wall_s']:.1f} s wall, {p['dataset']['cpu_s']:.1f} s CPU, peak RSS "
-        f"{p['dataset']['self']:.0f} MB (workers {p['dataset']['workers']:.0f} MB)",
+        f"{p['dataset']['self']:.0f} MB (its largest worker {p['dataset']['workers']:.0f} MB)",
     ]
     if "fit" in p:
         lines.append(
-            f"   LGBModel fit ({b.get('fit_trees')} trees kept): {p['fit']['wall_s']:.1f} s wall, "
+            f"   LGBModel fit (best iteration {b.get('fit_best_iteration')}): {p['fit']['wall_s']:.1f} s wall, "
             f"{p['fit']['cpu_s']:.1f} s CPU, peak RSS {p['fit']['self']:.0f} MB"
         )
     lines.append(
