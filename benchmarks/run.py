@@ -50,6 +50,7 @@ SP500_START, SP500_END = "1999-11-01", "2018-12-31"
 GB = 1024.0  # MB per GB
 
 sys.path.insert(0, str(BENCH))
+import qlib_side  # noqa: E402
 import sharded  # noqa: E402
 import synthetic  # noqa: E402  (benchmarks/ is not a package)
 
@@ -720,6 +721,7 @@ def render(report: dict[str, Any]) -> str:
                 f"   loop/vectorised ratio: {g['baseline_ratio']['1x']}x at 1x, "
                 f"{g['baseline_ratio']['10x']}x at 10x"
             )
+    lines += qlib_side.render(report.get("qlib"))
     add("\n== targets (2 cores; printed, never asserted)")
     for t in report["targets"]:
         mark = "met   " if t["met"] else "MISSED"
@@ -749,9 +751,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scenarios",
-        default="sample,sp500,synthetic,sharded",
-        help="comma-separated: sample, sp500, synthetic, sharded (benchmarks/sharded.py)",
+        default="sample,sp500,qlib,synthetic,sharded",
+        help="comma-separated: sample, sp500, qlib, synthetic, sharded (benchmarks/sharded.py)",
     )
+    parser.add_argument("--qlib-fit", action="store_true", help="qlib: also Qlib's LightGBM fit")
     parser.add_argument("--cores", type=int, default=int(os.environ.get("CORES", 2)))
     parser.add_argument("--sp500-dir", type=Path, default=SHARED_SP500)
     parser.add_argument("--sp500-tickers", type=int, default=None, help="first N files only")
@@ -824,6 +827,11 @@ def main(argv: list[str] | None = None) -> int:
     results = report["scenarios"]
     for name in wanted:
         try:
+            if name == "qlib":  # benchmarks/qlib_side.py: Qlib's Alpha158 build on the S&P folder
+                dates = {"start": SP500_START, "end": SP500_END, **_split_dates()}
+                where = (args.sp500_dir, args.workdir, dates, measure)
+                report["qlib"] = qlib_side.run(*where, args.qlib_fit, args.cores, args.timeout)
+                continue
             if name == "sample":
                 sc = sample_scenario()
             elif name == "sp500":
@@ -853,7 +861,9 @@ def main(argv: list[str] | None = None) -> int:
         and ("error" not in results["synthetic"])
     ):
         report["growth_10x"] = growth(results["sp500"], results["synthetic"])
-    report["targets"] = targets(results)
+    if "qlib" in report:
+        report["qlib"]["vs_updown"] = qlib_side.compare(report["qlib"], results.get("sp500"))
+    report["targets"] = targets(results) + qlib_side.targets(report.get("qlib"))
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["written_to"] = str(args.out)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -884,6 +894,11 @@ def _synthetic_from_args(args: argparse.Namespace, results: dict[str, Any]) -> S
     if data.exists():
         shutil.rmtree(data)
     return synthetic_scenario(data, tickers, bars, label, args.synthetic_interval)
+
+
+def _split_dates() -> dict[str, str]:
+    split = yaml.safe_load((REPO / "params.yaml").read_text())["split"]
+    return {"train_end": split["train_end"], "valid_end": split["valid_end"]}
 
 
 def _default_as_limit_gb() -> float:
