@@ -117,7 +117,13 @@ def _free_port() -> int:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far (Linux: ru_maxrss in KiB)."""
+    """This process's peak resident set size so far, in MB: Linux's VmHWM, which starts anew at
+    exec (ru_maxrss keeps the parent's peak across fork and exec: a worker process started
+    from a large one would report the parent's)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
