@@ -235,7 +235,7 @@ def test_the_sample_pipeline_trains_evaluates_and_predicts_on_a_local_2_cluster(
     shutil.copytree(built_sample_project, p, symlinks=True)
     set_params(p, {"train.engine": "dask", "train.dask.scheduler": "local:2"})
     done = run(["snakemake", "--cores", "2"], p)
-    ran = set(done.stdout.split("Job stats:")[1].split("total")[0].split())
+    ran = set((done.stdout + done.stderr).split("Job stats:")[1].split("total")[0].split())
     assert {"train", "evaluate", "track", "predict"} <= ran
     assert not {"features", "label", "validate"} & ran
     log = (p / "logs/train.log").read_text()
@@ -249,3 +249,19 @@ def test_the_sample_pipeline_trains_evaluates_and_predicts_on_a_local_2_cluster(
     local = json.loads((built_sample_project / "models/baselines.json").read_text())
     mine = json.loads((p / "models/baselines.json").read_text())
     assert mine["folds"] == local["folds"]  # the baselines, fitted on the same rows
+
+
+@pytest.mark.integration
+def test_the_dask_bench_scenario_trains_both_engines_and_reports_each_workers_memory(
+    tmp_path: Path,
+) -> None:
+    cmd = [sys.executable, str(REPO / "benchmarks/dask_train.py"), "--rows", "20000"]
+    done = subprocess.run(
+        [*cmd, "--features", "4", "--workdir", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.split("\n== dask")[0])
+    assert report["local"]["returncode"] == report["dask"]["returncode"] == 0
+    assert len(report["dask"]["worker_peak_rss_mb"]) == 2
+    assert "peak RSS per worker" in done.stdout
+    assert not (tmp_path / "dask-train").exists()  # nothing left behind

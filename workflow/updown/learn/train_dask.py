@@ -491,6 +491,10 @@ def train_on_dask(
         fits = []
         for i, fold in enumerate(folds, start=1):
             fit, peaks = trainer.fit(fold, i, len(folds) > 1, split.embargo_bars, offset)
-            log.info("dask workers' peak RSS: %s MB", ", ".join(f"{p:.0f}" for p in peaks))
+            log.info(
+                "dask workers' peak RSS: %s MB (this process: %.0f MB)",
+                ", ".join(f"{p:.0f}" for p in peaks),
+                peak_rss_mb(),
+            )
             fits.append(fit)
     return TrainResult(task=task, objective=objective, metric=metric, folds=fits)
