@@ -81,9 +81,33 @@ MEAN_METRICS = {
 
 
 @contextlib.contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Dask's own logging off for the run: a LocalCluster's scheduler and nannies log hundreds of
+    lines at INFO (and a closed connection's traceback as workers stop), where the stage's log
+    holds a few lines. Failures still reach this process as the tasks' exceptions."""
+    import distributed  # noqa: F401  (its import sets its loggers' levels: first, then ours)
+
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
 def dask_client(cfg: DaskConfig) -> Iterator[Any]:
     """A client of `train.dask.scheduler`: a LocalCluster of N worker processes for `local:N`
     (closed on exit), else the running scheduler at that address."""
+    with quiet_dask(), _client(cfg) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _client(cfg: DaskConfig) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if cfg.scheduler.startswith("local:"):
@@ -92,8 +116,8 @@ def dask_client(cfg: DaskConfig) -> Iterator[Any]:
             threads_per_worker=cfg.threads_per_worker,
             processes=True,
             memory_limit=cfg.memory_limit or 0,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,
+            scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.CRITICAL,
         )
         with cluster, Client(cluster) as client:
             yield client
