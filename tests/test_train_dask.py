@@ -216,7 +216,8 @@ def test_walk_forward_folds_with_uniqueness_weights_keep_the_local_baselines(
     local = train_model(
         read_training_table(features, labels), p.split, p.train, "direction", horizon=5
     )
-    cfg = dataclasses.replace(p.train, engine="dask")  # train.dask.scheduler: local:2
+    limited = dataclasses.replace(p.train.dask, memory_limit="2GB")  # scheduler: local:2
+    cfg = dataclasses.replace(p.train, engine="dask", dask=limited)
     keys = labels[["ticker", "timestamp"]]
     result = train_on_dask(features, labels_path, keys, p.split, cfg, "direction", horizon=5)
     assert len(result.folds) == len(local.folds) == 2

@@ -111,14 +111,21 @@ def _client(cfg: DaskConfig) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if cfg.scheduler.startswith("local:"):
-        cluster = LocalCluster(
-            n_workers=int(cfg.scheduler.removeprefix("local:")),
-            threads_per_worker=cfg.threads_per_worker,
-            processes=True,
-            memory_limit=cfg.memory_limit or 0,
-            scheduler_kwargs={"dashboard": False},
-            silence_logs=logging.CRITICAL,
-        )
+        import dask
+
+        # A worker's rows cannot be spilled (they are not Dask data), and a paused worker would
+        # leave the others waiting in LightGBM's network: memory_limit only stops a worker past
+        # 95 % of it, and the run with it.
+        unmanaged = {f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause")}
+        with dask.config.set(unmanaged):
+            cluster = LocalCluster(
+                n_workers=int(cfg.scheduler.removeprefix("local:")),
+                threads_per_worker=cfg.threads_per_worker,
+                processes=True,
+                memory_limit=cfg.memory_limit or 0,
+                scheduler_kwargs={"dashboard": False},
+                silence_logs=logging.CRITICAL,
+            )
         with cluster, Client(cluster) as client:
             yield client
         return
