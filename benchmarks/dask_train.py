@@ -74,25 +74,29 @@ def write_table(out: Path, rows: int, features: int, seed: int = 0) -> dict[str,
     return {"rows": n_tickers * BARS, "tickers": n_tickers, "features": len(names), "times": times}
 
 
-def write_params(out: Path, times: pd.DatetimeIndex, engine: str, workers: int) -> Path:
+def write_params(
+    out: Path, times: pd.DatetimeIndex, engine: str, workers: int, rounds: int
+) -> Path:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["label"]["horizon"] = 1
     params["split"].update(
         train_end=times[int(len(times) * 0.70)].date().isoformat(),
         valid_end=times[int(len(times) * 0.85)].date().isoformat(),
     )
-    params["train"].update(engine=engine, early_stopping_rounds=10)
+    params["train"].update(engine=engine, early_stopping_rounds=10, num_boost_round=rounds)
     params["train"]["dask"]["scheduler"] = f"local:{workers}"
     path = out / f"params.{engine}.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
 
-def train_once(out: Path, engine: str, workers: int, times: pd.DatetimeIndex) -> dict[str, Any]:
+def train_once(
+    out: Path, engine: str, workers: int, times: pd.DatetimeIndex, rounds: int
+) -> dict[str, Any]:
     """`updown train` with `engine`, measured (wall, CPU and peak RSS of the process tree)."""
     import run as bench  # benchmarks/run.py: measure and clean_env
 
-    params = write_params(out, times, engine, workers)
+    params = write_params(out, times, engine, workers, rounds)
     models = out / engine
     models.mkdir(exist_ok=True)
     log = models / "train.log"
@@ -119,7 +123,9 @@ def train_once(out: Path, engine: str, workers: int, times: pd.DatetimeIndex) ->
     return result
 
 
-def run(workdir: Path, rows: int, features: int, workers: int = 2) -> dict[str, Any]:
+def run(
+    workdir: Path, rows: int, features: int, workers: int = 2, rounds: int = 100
+) -> dict[str, Any]:
     out = workdir / "dask-train"
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -128,7 +134,7 @@ def run(workdir: Path, rows: int, features: int, workers: int = 2) -> dict[str, 
         result["features_file_mb"] = round((out / "features.parquet").stat().st_size / 2**20, 1)
         result["workers"] = workers
         for engine in ("local", "dask"):
-            result[engine] = train_once(out, engine, workers, info["times"])
+            result[engine] = train_once(out, engine, workers, info["times"], rounds)
         return result
     finally:
         for path in sorted(out.rglob("*"), reverse=True):
@@ -164,10 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--features", type=int, default=DEFAULT_FEATURES)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=100, help="train.num_boost_round")
     parser.add_argument("--workdir", type=Path, default=BENCH / "out")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(BENCH))
-    result = run(args.workdir, args.rows, args.features, args.workers)
+    result = run(args.workdir, args.rows, args.features, args.workers, args.rounds)
     print(json.dumps(result, indent=2))
     print("\n".join(render(result)))
     return 0
