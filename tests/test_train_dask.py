@@ -22,11 +22,12 @@ from train_data import params, split_dates, synthetic
 from updown.config import build_params
 from updown.contract import CLASSIFICATION
 from updown.errors import UpdownError
+from updown.learn.dask_cluster import peak_rss_mb
 from updown.learn.shards import read_shard, ticker_shards
 from updown.learn.split import assign_blocks, holdout_fold
 from updown.learn.tables import read_training_table
 from updown.learn.train import train_model
-from updown.learn.train_dask import check_mean_metric, peak_rss_mb, train_on_dask
+from updown.learn.train_dask import check_mean_metric, train_on_dask
 from updown.safe_yaml import read_yaml
 
 # The dask model's validation loss is within this share of the local model's: the two bin the
@@ -111,7 +112,7 @@ sys.path.insert(0, {tests!r})
 import distributed, lightgbm, pandas, pyarrow.parquet
 from updown.learn.tables import read_training_table
 from updown.learn.train import train_model
-from updown.learn.train_dask import peak_rss_mb
+from updown.learn.dask_cluster import peak_rss_mb
 from train_data import params, split_dates
 before = peak_rss_mb()
 p = params(split=split_dates({bars}), train={train!r})
@@ -141,7 +142,7 @@ def test_two_workers_train_within_tolerance_of_local_each_with_under_07x_its_mem
 
     bars, tickers = 2000, 150  # 300 000 labelled rows, 63 float32 features
     features, labels_path, labels = write_panel(tmp_path, bars, tickers, noise_features=60)
-    train = {"num_threads": 1, "num_boost_round": 60, "early_stopping_rounds": 10}
+    train = {"num_threads": 1, "num_boost_round": 30, "early_stopping_rounds": 10}
     p = params(split=split_dates(bars), train=train)
     script = LOCAL_TRAIN.format(
         tests=str(REPO / "tests"),
