@@ -50,9 +50,10 @@ SP500_START, SP500_END = "1999-11-01", "2018-12-31"
 GB = 1024.0  # MB per GB
 
 sys.path.insert(0, str(BENCH))
+import dask_train  # noqa: E402  (benchmarks/ is not a package)
 import qlib_side  # noqa: E402
 import sharded  # noqa: E402
-import synthetic  # noqa: E402  (benchmarks/ is not a package)
+import synthetic  # noqa: E402
 
 # -- running and measuring -------------------------------------------------------------------
 
@@ -751,8 +752,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scenarios",
-        default="sample,sp500,qlib,synthetic,sharded",
-        help="comma-separated: sample, sp500, qlib, synthetic, sharded (benchmarks/sharded.py)",
+        default="sample,sp500,qlib,synthetic,sharded,dask",
+        help="comma-separated: sample, sp500, qlib, synthetic, sharded (benchmarks/sharded.py), "
+        "dask (benchmarks/dask_train.py)",
     )
     parser.add_argument("--qlib-fit", action="store_true", help="qlib: also Qlib's LightGBM fit")
     parser.add_argument("--cores", type=int, default=int(os.environ.get("CORES", 2)))
@@ -792,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the per-ticker loop on the synthetic panel (needs about "
         "twice the memory of the features stage)",
     )
+    parser.add_argument("--dask-rows", type=int, default=dask_train.DEFAULT_ROWS)
+    parser.add_argument("--dask-features", type=int, default=dask_train.DEFAULT_FEATURES)
     parser.add_argument("--no-dvc", action="store_true", help="skip the dvc no-op measurement")
     parser.add_argument(
         "--add-one-full",
@@ -840,6 +844,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 sc = sp500_scenario(args.sp500_dir, args.sp500_tickers)
                 sc.add_one_full = args.add_one_full
+            elif name == "dask":
+                report["dask_train"] = dask_train.run(
+                    args.workdir, args.dask_rows, args.dask_features
+                )
+                continue
             elif name == "synthetic":
                 sc = _synthetic_from_args(args, results)
                 sc.baseline = args.synthetic_baseline
@@ -870,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
     tmp.replace(args.out)
-    say(render(report))
+    say(render(report) + "\n".join(dask_train.render(report.get("dask_train", {}))))
     if "sharded" in report:
         say(sharded.render(report["sharded"]))
     return 1 if any("error" in r for r in results.values()) else 0

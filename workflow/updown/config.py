@@ -122,6 +122,14 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class DaskConfig:
+    scheduler: str  # tcp://host:8786 (a running scheduler) | local:N (a LocalCluster here)
+    threads_per_worker: int  # local:N only
+    memory_limit: str | None  # local:N only: per-worker limit ('4GB'); None: no limit
+    timeout_minutes: int  # LightGBM's network time_out, and how long a worker waits for another
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     seed: int
     num_threads: int
@@ -143,6 +151,8 @@ class TrainConfig:
     linear_c: float
     baseline_max_rows: int
     sample_weight: str  # none | uniqueness (updown.learn.uniqueness)
+    engine: str  # local | dask (updown.learn.train_dask)
+    dask: DaskConfig
 
 
 @dataclass(frozen=True)
@@ -338,7 +348,7 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         label=label,
         features=_features(raw["features"]),
         split=split,
-        train=TrainConfig(**raw["train"]),
+        train=TrainConfig(**{**raw["train"], "dask": DaskConfig(**raw["train"]["dask"])}),
         evaluate=_evaluate(raw["evaluate"]),
         mlflow=MlflowConfig(**raw["mlflow"]),
         predict=PredictConfig(**raw["predict"]),

@@ -45,7 +45,7 @@ def _boundary(day: dt.date) -> pd.Timestamp:
     return pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
 
 
-def _label_blocks(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> pd.Series:
+def label_blocks(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> pd.Series:
     """Block names for one fold: by timestamp, then purge, then embargo."""
     ts, end = rows["timestamp"], rows["label_end"]
     block = np.select(
@@ -91,7 +91,7 @@ def holdout_fold(cfg: SplitConfig) -> Fold:
 def assign_blocks(rows: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
     """'train', 'valid', 'test' or '' (purged/embargoed) for each labelled row, by the holdout
     dates. `rows` needs ticker, timestamp and label_end, sorted by (ticker, timestamp)."""
-    return _label_blocks(rows, holdout_fold(cfg), cfg.embargo_bars)
+    return label_blocks(rows, holdout_fold(cfg), cfg.embargo_bars)
 
 
 def walk_forward_bounds(timestamps: pd.Series, cfg: SplitConfig) -> list[Fold]:
@@ -135,9 +135,17 @@ def walk_forward_folds(rows: pd.DataFrame, cfg: SplitConfig) -> list[pd.Series]:
     """Block names per walk-forward fold (oldest test block first), each aligned with `rows`
     (ticker, timestamp, label_end; sorted by ticker, timestamp)."""
     return [
-        _label_blocks(rows, fold, cfg.embargo_bars)
+        label_blocks(rows, fold, cfg.embargo_bars)
         for fold in walk_forward_bounds(rows["timestamp"], cfg)
     ]
+
+
+def fold_bounds(timestamps: pd.Series, cfg: SplitConfig) -> list[Fold]:
+    """The time ranges of each fold of `split.mode`, from the labelled rows' timestamps: what a
+    part of the panel (one shard of tickers) needs to cut its own rows as the whole panel would."""
+    if cfg.mode == "walk_forward":
+        return walk_forward_bounds(timestamps, cfg)
+    return [holdout_fold(cfg)]
 
 
 def make_folds(rows: pd.DataFrame, cfg: SplitConfig) -> list[pd.Series]:

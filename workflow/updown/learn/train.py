@@ -123,7 +123,15 @@ def check_labels(table: pd.DataFrame, task: Task) -> None:
 
 
 def check_enough_rows(table: pd.DataFrame, blocks: pd.Series, where: str, task: Task) -> None:
-    counts = blocks.value_counts()
+    counts = {str(k): int(v) for k, v in blocks.value_counts().items()}
+    # Only a classifier needs its classes counted (a float label's distinct values cost a sort).
+    classes = table.loc[blocks == "train", "label"].nunique() if task == CLASSIFICATION else 0
+    check_block_counts(counts, classes, where, task)
+
+
+def check_block_counts(counts: dict[str, int], classes: int, where: str, task: Task) -> None:
+    """Enough rows in the train and valid blocks (`counts`), and two classes (`classes`: the
+    number of distinct training labels) for a classifier."""
     for block, needed in MIN_ROWS.items():
         have = int(counts.get(block, 0))
         if have < needed:
@@ -132,8 +140,7 @@ def check_enough_rows(table: pd.DataFrame, blocks: pd.Series, where: str, task: 
                 "check split.train_end / split.valid_end against the data's dates, "
                 "data.start / data.end, and the validation report"
             )
-    labels = table.loc[blocks == "train", "label"]
-    if task == CLASSIFICATION and labels.nunique() < 2:
+    if task == CLASSIFICATION and classes < 2:
         raise UpdownError(
             f"{where}the training block holds a single class: nothing to learn "
             "(check label.threshold and the dates)"
