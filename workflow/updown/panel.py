@@ -130,10 +130,13 @@ def lead(values: pd.Series, n: int, left: np.ndarray) -> pd.Series:
 class TickerWindow(BaseIndexer):
     """Trailing windows of `window_size` rows that start no earlier than the ticker's first row.
 
-    `first_row[i]` is the index of the first row of row i's ticker (or segment).
+    `first_row[i]` is the index of the first row of row i's ticker (or segment). The bounds are
+    computed on the first call and kept: one indexer serves every rolling pass of its window
+    (see `ticker_window`), where recomputing them cost a third of the features stage's rolling.
     """
 
     first_row: np.ndarray
+    _bounds: tuple[np.ndarray, np.ndarray] | None = None
 
     def get_window_bounds(
         self,
@@ -143,46 +146,96 @@ class TickerWindow(BaseIndexer):
         closed: str | None = None,
         step: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        end = np.arange(1, num_values + 1, dtype=np.int64)
-        start = np.maximum(end - self.window_size, self.first_row)
-        return start.astype(np.int64), end
+        if self._bounds is None or len(self._bounds[1]) != num_values:
+            end = np.arange(1, num_values + 1, dtype=np.int64)
+            start = np.maximum(end - self.window_size, self.first_row)
+            self._bounds = (start.astype(np.int64), end)
+        return self._bounds
 
 
-def _window(values: pd.Series, window: int, pos: np.ndarray) -> Any:
+def ticker_window(window: int, pos: np.ndarray) -> TickerWindow:
+    """The indexer of trailing `window`-row windows within each ticker (`pos` from
+    position_in_ticker); pass it to `rolling`/`rolling_corr` to reuse its bounds."""
     first_row = np.arange(len(pos), dtype=np.int64) - pos
-    indexer = TickerWindow(window_size=window, first_row=first_row)
+    return TickerWindow(window_size=window, first_row=first_row)
+
+
+def _window(
+    values: pd.Series, window: int, pos: np.ndarray, indexer: TickerWindow | None = None
+) -> Any:
+    if indexer is None:
+        indexer = ticker_window(window, pos)
     return values.rolling(indexer, min_periods=window)
 
 
-def rolling(values: pd.Series, window: int, pos: np.ndarray, how: str, **kwargs: Any) -> pd.Series:
+def rolling(
+    values: pd.Series,
+    window: int,
+    pos: np.ndarray,
+    how: str,
+    indexer: TickerWindow | None = None,
+    **kwargs: Any,
+) -> pd.Series:
     """Trailing `how` (mean, sum, std, var, min, max, quantile, ...) over the `window` rows ending
     at each row, within its ticker; NaN until the ticker has `window` rows. `kwargs` go to the
-    pandas method (e.g. q=0.8 for quantile, ddof=0 for std)."""
-    out: pd.Series = getattr(_window(values, window, pos), how)(**kwargs)
+    pandas method (e.g. q=0.8 for quantile, ddof=0 for std); `indexer`: ticker_window(window,
+    pos), when the caller keeps one."""
+    out: pd.Series = getattr(_window(values, window, pos, indexer), how)(**kwargs)
     return out
 
 
-def rolling_corr(a: pd.Series, b: pd.Series, window: int, pos: np.ndarray) -> pd.Series:
+def rolling_corr(
+    a: pd.Series, b: pd.Series, window: int, pos: np.ndarray, indexer: TickerWindow | None = None
+) -> pd.Series:
     """Trailing Pearson correlation of a and b over `window` rows within each ticker."""
-    out: pd.Series = _window(a, window, pos).corr(b)
+    out: pd.Series = _window(a, window, pos, indexer).corr(b)
     return out
 
 
 def bars_since_extreme(values: pd.Series, window: int, pos: np.ndarray, how: str) -> pd.Series:
     """Rows since the window's max (`how="max"`) or min, 0 = this row; NaN until `window` rows.
 
-    Exact per window (a strided view, no running state); ties go to the most recent row.
+    Exact per window; ties go to the most recent row, and a NaN counts as the extreme (as numpy's
+    argmax/argmin of the window, which the NaN case still uses).
     """
     x = values.to_numpy(dtype=np.float64)
     n = len(x)
     out = np.full(n, np.nan)
     if n >= window:
-        # Reverse each window so argmax/argmin (first hit) picks the most recent of equal values.
-        view = np.lib.stride_tricks.sliding_window_view(x, window)[:, ::-1]
-        hit = np.argmax(view, axis=1) if how == "max" else np.argmin(view, axis=1)
-        out[window - 1 :] = hit
+        if np.isnan(x).any():
+            # Reverse each window so argmax/argmin (first hit) picks the most recent of equals.
+            view = np.lib.stride_tricks.sliding_window_view(x, window)[:, ::-1]
+            hit = np.argmax(view, axis=1) if how == "max" else np.argmin(view, axis=1)
+            out[window - 1 :] = hit
+        else:
+            out[window - 1 :] = _lag_of_max(x if how == "max" else -x, window)[window - 1 :]
     out[pos < window - 1] = np.nan
     return pd.Series(out, index=values.index)
+
+
+def _lag_of_max(x: np.ndarray, window: int) -> np.ndarray:
+    """For each row t >= window - 1: rows back from t to the most recent maximum of
+    x[t - window + 1 .. t] (x without NaN). Doubling windows (a sparse table), O(n log window)
+    where scanning every window is O(n window): windows of 2**k rows from two of 2**(k-1), then
+    the wanted one from two overlapping windows of the largest power of two not above it. The
+    more recent half wins ties, so the most recent maximum is found, as a reversed argmax does."""
+
+    def merge(val: np.ndarray, lag: np.ndarray, back: int) -> tuple[np.ndarray, np.ndarray]:
+        older = np.full_like(val, -np.inf)
+        older[back:] = val[:-back]
+        older_lag = np.zeros_like(lag)
+        older_lag[back:] = lag[:-back] + back
+        take = older > val  # strictly: on a tie the recent window's (later) row stays
+        return np.where(take, older, val), np.where(take, older_lag, lag)
+
+    val, lag = x, np.zeros(len(x), dtype=np.int64)
+    span = 1
+    while 2 * span <= window:
+        val, lag = merge(val, lag, span)
+        span *= 2
+    if span < window:
+        val, lag = merge(val, lag, window - span)
+    return lag
 
 
 def adjusted_ohlc(panel: pd.DataFrame) -> pd.DataFrame:

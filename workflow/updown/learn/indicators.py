@@ -40,9 +40,11 @@ from updown.panel import (
     adjusted_ohlc,
     bars_since_extreme,
     lag,
+    TickerWindow,
     position_in_ticker,
     rolling,
     rolling_corr,
+    ticker_window,
 )
 
 Thunk = Callable[[], pd.Series]
@@ -69,8 +71,16 @@ class Bars:
     def lag(self, values: pd.Series, n: int) -> pd.Series:
         return lag(values, n, self.pos)
 
+    def window(self, window: int) -> TickerWindow:
+        """One indexer per window length: its bounds are computed once for every pass."""
+        indexer: TickerWindow = self.memo(("window", window), lambda: ticker_window(window, self.pos))
+        return indexer
+
     def roll(self, values: pd.Series, window: int, how: str, **kwargs: Any) -> pd.Series:
-        return rolling(values, window, self.pos, how, **kwargs)
+        return rolling(values, window, self.pos, how, indexer=self.window(window), **kwargs)
+
+    def corr(self, a: pd.Series, b: pd.Series, window: int) -> pd.Series:
+        return rolling_corr(a, b, window, self.pos, indexer=self.window(window))
 
     def memo(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """`make()` once per key: lets sibling features share a rolling pass."""
@@ -275,10 +285,10 @@ def volume(b: Bars, cfg: FeaturesConfig) -> dict[str, Thunk]:
 
 def correlations(b: Bars, cfg: FeaturesConfig) -> dict[str, Thunk]:
     def price_volume(w: int) -> pd.Series:
-        return rolling_corr(b.col("close"), b.logv, w, b.pos)
+        return b.corr(b.col("close"), b.logv, w)
 
     def return_volume(w: int) -> pd.Series:
-        return rolling_corr(b.r1, b.dlogv, w, b.pos)
+        return b.corr(b.r1, b.dlogv, w)
 
     out: dict[str, Thunk] = {}
     for w in cfg.corr_windows:
