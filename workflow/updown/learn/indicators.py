@@ -37,10 +37,10 @@ import pandas as pd
 
 from updown.config import FeaturesConfig
 from updown.panel import (
+    TickerWindow,
     adjusted_ohlc,
     bars_since_extreme,
     lag,
-    TickerWindow,
     position_in_ticker,
     rolling,
     rolling_corr,
@@ -73,7 +73,9 @@ class Bars:
 
     def window(self, window: int) -> TickerWindow:
         """One indexer per window length: its bounds are computed once for every pass."""
-        indexer: TickerWindow = self.memo(("window", window), lambda: ticker_window(window, self.pos))
+        indexer: TickerWindow = self.memo(
+            ("window", window), lambda: ticker_window(window, self.pos)
+        )
         return indexer
 
     def roll(self, values: pd.Series, window: int, how: str, **kwargs: Any) -> pd.Series:
