@@ -339,8 +339,9 @@ def _since_extreme_by_scan(x: np.ndarray, w: int, how: str) -> np.ndarray:
 
 @pytest.mark.parametrize("window", [1, 2, 3, 5, 7, 20, 33, 60])
 @pytest.mark.parametrize("how", ["max", "min"])
+@pytest.mark.parametrize("with_nan", [False, True])
 def test_bars_since_extreme_equals_a_scan_of_every_window_ties_to_the_latest(
-    window: int, how: str
+    window: int, how: str, with_nan: bool
 ) -> None:
     from updown.panel import bars_since_extreme, position_in_ticker
 
@@ -348,6 +349,8 @@ def test_bars_since_extreme_equals_a_scan_of_every_window_ties_to_the_latest(
     ticker = pd.Series(np.repeat(["A", "B", "C"], [150, 90, 160]))
     pos = position_in_ticker(ticker)
     x = rng.integers(0, 6, len(ticker)).astype(float)  # few levels: many ties
+    if with_nan:
+        x[rng.random(len(x)) < 0.02] = np.nan
     got = bars_since_extreme(pd.Series(x), window, pos, how).to_numpy()
     want = np.full(len(x), np.nan)
     for start in np.flatnonzero(pos == 0):

@@ -15,6 +15,7 @@ spans a gap. A panel without the column is one segment per ticker.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -198,44 +199,63 @@ def bars_since_extreme(values: pd.Series, window: int, pos: np.ndarray, how: str
     Exact per window; ties go to the most recent row, and a NaN counts as the extreme (as numpy's
     argmax/argmin of the window, which the NaN case still uses).
     """
+    return bars_since_extremes(values, [window], pos, how)[window]
+
+
+def bars_since_extremes(
+    values: pd.Series, windows: Collection[int], pos: np.ndarray, how: str
+) -> dict[int, pd.Series]:
+    """bars_since_extreme for several windows of one column at once: the doubling windows the
+    longer ones are built from are shared (half the passes of one call per window)."""
     x = values.to_numpy(dtype=np.float64)
     n = len(x)
-    out = np.full(n, np.nan)
-    if n >= window:
-        if np.isnan(x).any():
-            # Reverse each window so argmax/argmin (first hit) picks the most recent of equals.
-            view = np.lib.stride_tricks.sliding_window_view(x, window)[:, ::-1]
-            hit = np.argmax(view, axis=1) if how == "max" else np.argmin(view, axis=1)
-            out[window - 1 :] = hit
-        else:
-            out[window - 1 :] = _lag_of_max(x if how == "max" else -x, window)[window - 1 :]
-    out[pos < window - 1] = np.nan
-    return pd.Series(out, index=values.index)
+    wanted = sorted({w for w in windows if w <= n})
+    if np.isnan(x).any():
+        lags = {w: _lag_of_extreme_by_scan(x, w, how) for w in wanted}
+    else:
+        lags = _lags_of_max(x if how == "max" else -x, wanted)
+    out = {}
+    for w in windows:
+        col = np.full(n, np.nan)
+        if w in lags:
+            col[w - 1 :] = lags[w][w - 1 :]
+        col[pos < w - 1] = np.nan
+        out[w] = pd.Series(col, index=values.index)
+    return out
 
 
-def _lag_of_max(x: np.ndarray, window: int) -> np.ndarray:
-    """For each row t >= window - 1: rows back from t to the most recent maximum of
-    x[t - window + 1 .. t] (x without NaN). Doubling windows (a sparse table), O(n log window)
-    where scanning every window is O(n window): windows of 2**k rows from two of 2**(k-1), then
-    the wanted one from two overlapping windows of the largest power of two not above it. The
-    more recent half wins ties, so the most recent maximum is found, as a reversed argmax does."""
+def _lag_of_extreme_by_scan(x: np.ndarray, window: int, how: str) -> np.ndarray:
+    """Every window scanned (x may hold NaN, which numpy's argmax/argmin take as the extreme)."""
+    out = np.zeros(len(x), dtype=np.int64)
+    # Reverse each window so argmax/argmin (first hit) picks the most recent of equals.
+    view = np.lib.stride_tricks.sliding_window_view(x, window)[:, ::-1]
+    out[window - 1 :] = np.argmax(view, axis=1) if how == "max" else np.argmin(view, axis=1)
+    return out
+
+
+def _lags_of_max(x: np.ndarray, windows: list[int]) -> dict[int, np.ndarray]:
+    """For each window w (ascending) and row t >= w - 1: rows back from t to the most recent
+    maximum of x[t - w + 1 .. t] (x without NaN). Doubling windows (a sparse table), O(n log w)
+    where scanning every window is O(n w): windows of 2**k rows from two of 2**(k-1), then
+    each wanted one from two overlapping windows of the largest power of two not above it. The
+    more recent part wins ties, so the most recent maximum is found, as a reversed argmax does."""
 
     def merge(val: np.ndarray, lag: np.ndarray, back: int) -> tuple[np.ndarray, np.ndarray]:
-        older = np.full_like(val, -np.inf)
-        older[back:] = val[:-back]
-        older_lag = np.zeros_like(lag)
-        older_lag[back:] = lag[:-back] + back
-        take = older > val  # strictly: on a tie the recent window's (later) row stays
-        return np.where(take, older, val), np.where(take, older_lag, lag)
+        # Rows before `back` keep their own (shorter) window: no full window is built from them.
+        take = val[:-back] > val[back:]  # strictly: on a tie the recent window's row stays
+        new_val, new_lag = val.copy(), lag.copy()
+        new_val[back:] = np.where(take, val[:-back], val[back:])
+        new_lag[back:] = np.where(take, lag[:-back] + back, lag[back:])
+        return new_val, new_lag
 
     val, lag = x, np.zeros(len(x), dtype=np.int64)
-    span = 1
-    while 2 * span <= window:
-        val, lag = merge(val, lag, span)
-        span *= 2
-    if span < window:
-        val, lag = merge(val, lag, window - span)
-    return lag
+    span, out = 1, {}
+    for w in windows:
+        while 2 * span <= w:
+            val, lag = merge(val, lag, span)
+            span *= 2
+        out[w] = merge(val, lag, w - span)[1] if span < w else lag
+    return out
 
 
 def adjusted_ohlc(panel: pd.DataFrame) -> pd.DataFrame:

@@ -39,7 +39,7 @@ from updown.config import FeaturesConfig
 from updown.panel import (
     TickerWindow,
     adjusted_ohlc,
-    bars_since_extreme,
+    bars_since_extremes,
     lag,
     position_in_ticker,
     rolling,
@@ -213,7 +213,12 @@ def ranges(b: Bars, cfg: FeaturesConfig) -> dict[str, Thunk]:
         return lo(w) / b.col("close") - 1
 
     def since(col: str, how: str, w: int) -> pd.Series:
-        return bars_since_extreme(b.col(col), w, b.pos, how) / w
+        # Every window of the column in one call: they share their doubling passes.
+        every: dict[int, pd.Series] = b.memo(
+            ("since", col, how),
+            lambda: bars_since_extremes(b.col(col), cfg.range_windows, b.pos, how),
+        )
+        return every[w] / w
 
     out: dict[str, Thunk] = {}
     for w in cfg.range_windows:
