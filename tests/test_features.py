@@ -326,3 +326,54 @@ def test_an_unknown_calendar_time_zone_is_named() -> None:
     bad = {**raw, "features": {**raw["features"], "calendar_timezone": "Mars/Olympus"}}
     with pytest.raises(UpdownError, match=r"features\.calendar_timezone.*Mars/Olympus"):
         build_params(bad)
+
+
+def _since_extreme_by_scan(x: np.ndarray, w: int, how: str) -> np.ndarray:
+    """Rows back to the most recent max (min) of each full window, one window at a time."""
+    out = np.full(len(x), np.nan)
+    for t in range(w - 1, len(x)):
+        win = x[t - w + 1 : t + 1][::-1]
+        out[t] = np.argmax(win) if how == "max" else np.argmin(win)
+    return out
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 5, 7, 20, 33, 60])
+@pytest.mark.parametrize("how", ["max", "min"])
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_bars_since_extreme_equals_a_scan_of_every_window_ties_to_the_latest(
+    window: int, how: str, with_nan: bool
+) -> None:
+    from updown.panel import bars_since_extreme, position_in_ticker
+
+    rng = np.random.default_rng(window)
+    ticker = pd.Series(np.repeat(["A", "B", "C"], [150, 90, 160]))
+    pos = position_in_ticker(ticker)
+    x = rng.integers(0, 6, len(ticker)).astype(float)  # few levels: many ties
+    if with_nan:
+        x[rng.random(len(x)) < 0.02] = np.nan
+    got = bars_since_extreme(pd.Series(x), window, pos, how).to_numpy()
+    want = np.full(len(x), np.nan)
+    for start in np.flatnonzero(pos == 0):
+        rows = slice(start, start + int(np.sum(ticker.to_numpy() == ticker[start])))
+        want[rows] = _since_extreme_by_scan(x[rows], window, how)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_cross_sectional_ranks_equal_pandas_group_rank_bit_for_bit() -> None:
+    from updown.learn.features import cross_sectional_ranks
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    timestamp = pd.Series(pd.to_datetime(rng.integers(0, 40, n), unit="D", utc=True))
+    frame = pd.DataFrame(
+        {
+            "ties32": rng.integers(-3, 4, n).astype(np.float32),
+            "float32": rng.normal(size=n).astype(np.float32),
+            "float64": rng.normal(size=n),
+        }
+    )
+    frame.loc[rng.random(n) < 0.1, :] = np.nan
+    frame.loc[:9, "ties32"] = np.float32(-0.0)  # -0.0 ties with 0.0
+    got = cross_sectional_ranks(timestamp, frame)
+    want = frame.groupby(pd.factorize(timestamp)[0]).rank(pct=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

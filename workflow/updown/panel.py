@@ -15,6 +15,7 @@ spans a gap. A panel without the column is one segment per ticker.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -130,10 +131,13 @@ def lead(values: pd.Series, n: int, left: np.ndarray) -> pd.Series:
 class TickerWindow(BaseIndexer):
     """Trailing windows of `window_size` rows that start no earlier than the ticker's first row.
 
-    `first_row[i]` is the index of the first row of row i's ticker (or segment).
+    `first_row[i]` is the index of the first row of row i's ticker (or segment). The bounds are
+    computed on the first call and kept: one indexer serves every rolling pass of its window
+    (see `ticker_window`), where recomputing them cost a third of the features stage's rolling.
     """
 
     first_row: np.ndarray
+    _bounds: tuple[np.ndarray, np.ndarray] | None = None
 
     def get_window_bounds(
         self,
@@ -143,46 +147,115 @@ class TickerWindow(BaseIndexer):
         closed: str | None = None,
         step: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        end = np.arange(1, num_values + 1, dtype=np.int64)
-        start = np.maximum(end - self.window_size, self.first_row)
-        return start.astype(np.int64), end
+        if self._bounds is None or len(self._bounds[1]) != num_values:
+            end = np.arange(1, num_values + 1, dtype=np.int64)
+            start = np.maximum(end - self.window_size, self.first_row)
+            self._bounds = (start.astype(np.int64), end)
+        return self._bounds
 
 
-def _window(values: pd.Series, window: int, pos: np.ndarray) -> Any:
+def ticker_window(window: int, pos: np.ndarray) -> TickerWindow:
+    """The indexer of trailing `window`-row windows within each ticker (`pos` from
+    position_in_ticker); pass it to `rolling`/`rolling_corr` to reuse its bounds."""
     first_row = np.arange(len(pos), dtype=np.int64) - pos
-    indexer = TickerWindow(window_size=window, first_row=first_row)
+    return TickerWindow(window_size=window, first_row=first_row)
+
+
+def _window(
+    values: pd.Series, window: int, pos: np.ndarray, indexer: TickerWindow | None = None
+) -> Any:
+    if indexer is None:
+        indexer = ticker_window(window, pos)
     return values.rolling(indexer, min_periods=window)
 
 
-def rolling(values: pd.Series, window: int, pos: np.ndarray, how: str, **kwargs: Any) -> pd.Series:
+def rolling(
+    values: pd.Series,
+    window: int,
+    pos: np.ndarray,
+    how: str,
+    indexer: TickerWindow | None = None,
+    **kwargs: Any,
+) -> pd.Series:
     """Trailing `how` (mean, sum, std, var, min, max, quantile, ...) over the `window` rows ending
     at each row, within its ticker; NaN until the ticker has `window` rows. `kwargs` go to the
-    pandas method (e.g. q=0.8 for quantile, ddof=0 for std)."""
-    out: pd.Series = getattr(_window(values, window, pos), how)(**kwargs)
+    pandas method (e.g. q=0.8 for quantile, ddof=0 for std); `indexer`: ticker_window(window,
+    pos), when the caller keeps one."""
+    out: pd.Series = getattr(_window(values, window, pos, indexer), how)(**kwargs)
     return out
 
 
-def rolling_corr(a: pd.Series, b: pd.Series, window: int, pos: np.ndarray) -> pd.Series:
+def rolling_corr(
+    a: pd.Series, b: pd.Series, window: int, pos: np.ndarray, indexer: TickerWindow | None = None
+) -> pd.Series:
     """Trailing Pearson correlation of a and b over `window` rows within each ticker."""
-    out: pd.Series = _window(a, window, pos).corr(b)
+    out: pd.Series = _window(a, window, pos, indexer).corr(b)
     return out
 
 
 def bars_since_extreme(values: pd.Series, window: int, pos: np.ndarray, how: str) -> pd.Series:
     """Rows since the window's max (`how="max"`) or min, 0 = this row; NaN until `window` rows.
 
-    Exact per window (a strided view, no running state); ties go to the most recent row.
+    Exact per window; ties go to the most recent row, and a NaN counts as the extreme (as numpy's
+    argmax/argmin of the window, which the NaN case still uses).
     """
+    return bars_since_extremes(values, [window], pos, how)[window]
+
+
+def bars_since_extremes(
+    values: pd.Series, windows: Collection[int], pos: np.ndarray, how: str
+) -> dict[int, pd.Series]:
+    """bars_since_extreme for several windows of one column at once: the doubling windows the
+    longer ones are built from are shared (half the passes of one call per window)."""
     x = values.to_numpy(dtype=np.float64)
     n = len(x)
-    out = np.full(n, np.nan)
-    if n >= window:
-        # Reverse each window so argmax/argmin (first hit) picks the most recent of equal values.
-        view = np.lib.stride_tricks.sliding_window_view(x, window)[:, ::-1]
-        hit = np.argmax(view, axis=1) if how == "max" else np.argmin(view, axis=1)
-        out[window - 1 :] = hit
-    out[pos < window - 1] = np.nan
-    return pd.Series(out, index=values.index)
+    wanted = sorted({w for w in windows if w <= n})
+    if np.isnan(x).any():
+        lags = {w: _lag_of_extreme_by_scan(x, w, how) for w in wanted}
+    else:
+        lags = _lags_of_max(x if how == "max" else -x, wanted)
+    out = {}
+    for w in windows:
+        col = np.full(n, np.nan)
+        if w in lags:
+            col[w - 1 :] = lags[w][w - 1 :]
+        col[pos < w - 1] = np.nan
+        out[w] = pd.Series(col, index=values.index)
+    return out
+
+
+def _lag_of_extreme_by_scan(x: np.ndarray, window: int, how: str) -> np.ndarray:
+    """Every window scanned (x may hold NaN, which numpy's argmax/argmin take as the extreme)."""
+    out = np.zeros(len(x), dtype=np.int64)
+    # Reverse each window so argmax/argmin (first hit) picks the most recent of equals.
+    view = np.lib.stride_tricks.sliding_window_view(x, window)[:, ::-1]
+    out[window - 1 :] = np.argmax(view, axis=1) if how == "max" else np.argmin(view, axis=1)
+    return out
+
+
+def _lags_of_max(x: np.ndarray, windows: list[int]) -> dict[int, np.ndarray]:
+    """For each window w (ascending) and row t >= w - 1: rows back from t to the most recent
+    maximum of x[t - w + 1 .. t] (x without NaN). Doubling windows (a sparse table), O(n log w)
+    where scanning every window is O(n w): windows of 2**k rows from two of 2**(k-1), then
+    each wanted one from two overlapping windows of the largest power of two not above it. The
+    more recent part wins ties, so the most recent maximum is found, as a reversed argmax does."""
+
+    def merge(val: np.ndarray, lag: np.ndarray, back: int) -> tuple[np.ndarray, np.ndarray]:
+        # Rows before `back` keep their own (shorter) window: no full window is built from them.
+        take = val[:-back] > val[back:]  # strictly: on a tie the recent window's row stays
+        new_val, new_lag = val.copy(), lag.copy()
+        new_val[back:] = np.where(take, val[:-back], val[back:])
+        new_lag[back:] = np.where(take, lag[:-back] + back, lag[back:])
+        return new_val, new_lag
+
+    val, lag = x, np.zeros(len(x), dtype=np.int64)
+    span, out = 1, {}
+    for w in windows:
+        while 2 * span <= w:
+            val, lag = merge(val, lag, span)
+            span *= 2
+        out[w] = merge(val, lag, w - span)[1] if span < w else lag
+    return out
 
 
 def adjusted_ohlc(panel: pd.DataFrame) -> pd.DataFrame:

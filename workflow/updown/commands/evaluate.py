@@ -62,12 +62,12 @@ def run(a: argparse.Namespace) -> None:
             f"holds {kind!r}: rerun train"
         )
     # The folds come from the label columns alone; only the test rows' features are read.
-    keys = training_keys(a.features, labels)[0]
+    keys, feature_rows = training_keys(a.features, labels)
     blocks = fold_blocks(keys, params.split)
     periods = block_periods(keys, blocks)  # every block's dates, for the report's header
     blocks = scored_blocks(blocks, params.evaluate.block, params.split.mode)
     tested = np.flatnonzero(np.logical_or.reduce([(b == "test").to_numpy() for b in blocks]))
-    table = read_training_table(a.features, labels, keep=tested)
+    table = read_training_table(a.features, labels, keep=tested, keys=(keys, feature_rows))
     blocks = [b.iloc[tested].reset_index(drop=True) for b in blocks]
     folds = fold_inputs(a, summary, blocks)
     model_text = Path(a.model).read_text()

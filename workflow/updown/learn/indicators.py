@@ -37,12 +37,14 @@ import pandas as pd
 
 from updown.config import FeaturesConfig
 from updown.panel import (
+    TickerWindow,
     adjusted_ohlc,
-    bars_since_extreme,
+    bars_since_extremes,
     lag,
     position_in_ticker,
     rolling,
     rolling_corr,
+    ticker_window,
 )
 
 Thunk = Callable[[], pd.Series]
@@ -69,8 +71,18 @@ class Bars:
     def lag(self, values: pd.Series, n: int) -> pd.Series:
         return lag(values, n, self.pos)
 
+    def window(self, window: int) -> TickerWindow:
+        """One indexer per window length: its bounds are computed once for every pass."""
+        indexer: TickerWindow = self.memo(
+            ("window", window), lambda: ticker_window(window, self.pos)
+        )
+        return indexer
+
     def roll(self, values: pd.Series, window: int, how: str, **kwargs: Any) -> pd.Series:
-        return rolling(values, window, self.pos, how, **kwargs)
+        return rolling(values, window, self.pos, how, indexer=self.window(window), **kwargs)
+
+    def corr(self, a: pd.Series, b: pd.Series, window: int) -> pd.Series:
+        return rolling_corr(a, b, window, self.pos, indexer=self.window(window))
 
     def memo(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """`make()` once per key: lets sibling features share a rolling pass."""
@@ -201,7 +213,12 @@ def ranges(b: Bars, cfg: FeaturesConfig) -> dict[str, Thunk]:
         return lo(w) / b.col("close") - 1
 
     def since(col: str, how: str, w: int) -> pd.Series:
-        return bars_since_extreme(b.col(col), w, b.pos, how) / w
+        # Every window of the column in one call: they share their doubling passes.
+        every: dict[int, pd.Series] = b.memo(
+            ("since", col, how),
+            lambda: bars_since_extremes(b.col(col), cfg.range_windows, b.pos, how),
+        )
+        return every[w] / w
 
     out: dict[str, Thunk] = {}
     for w in cfg.range_windows:
@@ -275,10 +292,10 @@ def volume(b: Bars, cfg: FeaturesConfig) -> dict[str, Thunk]:
 
 def correlations(b: Bars, cfg: FeaturesConfig) -> dict[str, Thunk]:
     def price_volume(w: int) -> pd.Series:
-        return rolling_corr(b.col("close"), b.logv, w, b.pos)
+        return b.corr(b.col("close"), b.logv, w)
 
     def return_volume(w: int) -> pd.Series:
-        return rolling_corr(b.r1, b.dlogv, w, b.pos)
+        return b.corr(b.r1, b.dlogv, w)
 
     out: dict[str, Thunk] = {}
     for w in cfg.corr_windows:

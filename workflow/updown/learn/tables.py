@@ -62,12 +62,17 @@ def training_keys(
 
 
 def read_training_table(
-    features_path: Path | str, labels: pd.DataFrame, keep: np.ndarray | None = None
+    features_path: Path | str,
+    labels: pd.DataFrame,
+    keep: np.ndarray | None = None,
+    keys: tuple[pd.DataFrame, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Labels joined to the features file on (ticker, timestamp), sorted; only rows with both.
     Same columns, dtypes and values as training_table(read_parquet(features_path), labels).
-    `keep` (positions in that table) reads those rows only, renumbered from 0."""
-    joined, rows = training_keys(features_path, labels)
+    `keep` (positions in that table) reads those rows only, renumbered from 0. `keys`: what
+    training_keys(features_path, labels) returned, when the caller has it (the join is a third
+    of evaluate's reading)."""
+    joined, rows = training_keys(features_path, labels) if keys is None else keys
     if keep is not None:
         joined, rows = joined.iloc[keep].reset_index(drop=True), rows[keep]
     source = _parquet_file(features_path)
