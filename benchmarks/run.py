@@ -50,6 +50,7 @@ SP500_START, SP500_END = "1999-11-01", "2018-12-31"
 GB = 1024.0  # MB per GB
 
 sys.path.insert(0, str(BENCH))
+import replay  # noqa: E402
 import synthetic  # noqa: E402  (benchmarks/ is not a package)
 
 # -- running and measuring -------------------------------------------------------------------
@@ -548,6 +549,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         q = sp.get("features_qlib14", {})
         if "wall_s" in q:
             add(f"S&P features qlib14 ({q['features']} features)", q["wall_s"], 5, "s")
+    for name in replay.SCENARIOS:
+        if "target_met" in results.get(name, {}):
+            add(f"{name}: 60 steps", results[name]["wall_s"], replay.TARGET_S[name], "s")
     syn = results.get("synthetic", {})
     if "stages" in syn:
         add("10x largest stage peak RSS", _max_stage_rss(syn) / GB, 16, "GB")
@@ -625,6 +629,9 @@ def render(report: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
     for name, sc in report["scenarios"].items():
+        if name in replay.SCENARIOS:
+            add(replay.render(name, sc))
+            continue
         if "error" in sc and "stages" not in sc:
             add(f"\n== {name}: FAILED: {sc['error'][:1500]}")
             continue
@@ -749,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios",
         default="sample,sp500,synthetic",
-        help="comma-separated: sample, sp500, synthetic",
+        help="comma-separated: sample, sp500, synthetic, replay-sample, replay-sp500",
     )
     parser.add_argument("--cores", type=int, default=int(os.environ.get("CORES", 2)))
     parser.add_argument("--sp500-dir", type=Path, default=SHARED_SP500)
@@ -831,6 +838,14 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 sc = sp500_scenario(args.sp500_dir, args.sp500_tickers)
                 sc.add_one_full = args.add_one_full
+            elif name in replay.SCENARIOS:  # benchmarks/replay.py: the live loop's replay
+                changes = sp500_scenario(args.sp500_dir, None).params if "sp500" in name else {}
+                results[name] = replay.run_scenario(
+                    name, changes, args.workdir, args.cores, copy_project, measure,
+                    clean_env({"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}),
+                    args.timeout,
+                )  # fmt: skip
+                continue
             elif name == "synthetic":
                 sc = _synthetic_from_args(args, results)
                 sc.baseline = args.synthetic_baseline

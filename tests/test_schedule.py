@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-
 from updown.config import RetrainConfig, load_params
 from updown.live.retrain import clock_params
 from updown.live.schedule import (

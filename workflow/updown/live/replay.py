@@ -33,6 +33,7 @@ from updown.data.validate import validate_all
 from updown.errors import UpdownError
 from updown.live.loop import STEP, Loop, loop_ledger, step
 from updown.live.retrain import clock_params
+from updown.safe_yaml import read_yaml
 from updown.sweep.runner import localised, prepare
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,6 @@ def replay(
     project: Path, start: dt.date, end: dt.date, cores: int, name: str | None = None
 ) -> Iterator[dict[str, str]]:
     """Run (or resume) the replay; yields what each step did."""
-    from updown.safe_yaml import read_yaml
-
     user = read_yaml(project / "params.yaml")
     folder = project / REPLAYS / (name or replay_name(user, start, end))
     raw = replay_params(user, folder, project)
