@@ -16,23 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 START, END = "2018-06-01", "2018-08-24"  # 60 trading days
 TARGET_S = {"replay-sample": 120.0, "replay-sp500": 600.0}
 SCENARIOS = tuple(TARGET_S)
-
-
-def set_params(project: Path, changes: dict[str, Any]) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        node = params
-        *parents, last = dotted.split(".")
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def live_figures(folder: Path) -> dict[str, Any]:
@@ -52,7 +38,6 @@ def live_figures(folder: Path) -> dict[str, Any]:
 
 def run_scenario(
     name: str,
-    params: dict[str, Any],
     workdir: Path,
     cores: int,
     copy_project: Callable[[Path], Path],
@@ -60,13 +45,13 @@ def run_scenario(
     env: dict[str, str],
     timeout: float,
 ) -> dict[str, Any]:
-    """Copy the project, set `params`, run the replay; the figures and the target."""
+    """Copy the project (`copy_project` also sets the scenario's params), run the replay; the
+    time, the figures and the target."""
     dest = workdir / name
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     project = copy_project(dest)
-    set_params(project, params)
     cmd = ["updown", "replay", "--start", START, "--end", END, "--cores", str(cores)]
     done = measure(cmd, project, env, dest / "replay.log", timeout)
     result: dict[str, Any] = {"command": " ".join(cmd), **done.summary()}

@@ -840,9 +840,14 @@ def main(argv: list[str] | None = None) -> int:
                 sc.add_one_full = args.add_one_full
             elif name in replay.SCENARIOS:  # benchmarks/replay.py: the live loop's replay
                 changes = sp500_scenario(args.sp500_dir, None).params if "sp500" in name else {}
+
+                def copy(dest: Path, c: dict[str, Any] = changes) -> Path:
+                    Project(copy_project(dest), args.cores, dest, args.timeout).set_params(c)
+                    return dest
+
+                path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
                 results[name] = replay.run_scenario(
-                    name, changes, args.workdir, args.cores, copy_project, measure,
-                    clean_env({"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}),
+                    name, args.workdir, args.cores, copy, measure, clean_env({"PATH": path}),
                     args.timeout,
                 )  # fmt: skip
                 continue

@@ -26,6 +26,7 @@ from updown.cli import main
 from updown.live.journal import KEY, read_journal
 from updown.live.loop import RETRAIN, STEP, loop_ledger
 from updown.live.promotion import alias_history
+from updown.live.retrain import abandon_unfinished
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +192,27 @@ def test_a_replay_killed_at_a_random_moment_resumes_to_the_same_journal(
     want = read_journal(sample_replay / "journal").drop(columns="run_id").sort_values(key)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
     shutil.rmtree(project)
+
+
+def test_a_version_left_by_a_killed_track_is_removed_so_the_rerun_gets_its_number(
+    tmp_path: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment("updown", artifact_location=str(tmp_path / "a"))
+    client.create_registered_model("m")
+
+    def version_of(status: str) -> str:
+        run = client.create_run(experiment)
+        if status != "RUNNING":
+            client.set_terminated(run.info.run_id, status)
+        source = f"runs:/{run.info.run_id}/model"
+        return str(client.create_model_version("m", source, run.info.run_id).version)
+
+    assert version_of("FINISHED") == "1"
+    assert version_of("RUNNING") == "2"  # a track killed after registering
+    assert abandon_unfinished(client, uri, "updown", "m") == ["2"]
+    assert version_of("FINISHED") == "2"  # the rerun's version: what an unkilled run got
+    assert not client.search_runs([experiment], "attributes.status = 'RUNNING'")

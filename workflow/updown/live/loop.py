@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 LOOP = "loop"
 COLUMNS = {"bar": "datetime64[ns, UTC]", "event": "str", "version": "str", "reason": "str"}
 RETRAIN, STEP = "retrain", "step"
+FIRST = "first model"
 
 
 def loop_ledger(journal: Path | str) -> Ledger:
@@ -138,7 +139,9 @@ def decide(
 def state_of(
     params: Params, done: pd.DataFrame, rows: pd.DataFrame, challenger: str, live: dict, bar: Any
 ) -> LoopState:
-    retrains = done[done["event"] == RETRAIN]["bar"]
+    # A retrain recorded at this very bar is this step's, rerun after a kill: it still counts
+    # as due, so that the rerun sets its challenger (the pipeline is up to date by then).
+    retrains = done[(done["event"] == RETRAIN) & (done["bar"] < bar)]["bar"]
     last = retrains.max() if len(retrains) else None
     steps = done[done["event"] == STEP]["bar"]
     drifted = bool(live.get("drift", {}).get("drifted"))
@@ -157,11 +160,15 @@ def step(loop: Loop, prices: pd.DataFrame, now: pd.Timestamp, page: bool = True)
     done = ledger.read()
     if ((done["bar"] == bar) & (done["event"] == STEP)).any():
         return {"bar": str(bar), "skipped": "done before"}
-    if not has_model(loop, params):
-        retrain(loop, params, bar, "first model", done)
+    # A replay's first model is its first retrain (a version a killed first track left behind
+    # is no model yet); a user's project has the model `make run` made.
+    first = not (done["event"] == RETRAIN).any() if loop.replay_raw else not has_model(loop, params)
+    if first:
+        retrain(loop, params, bar, FIRST, done)
         done, params = ledger.read(), loop.params()
     paths = MonitorPaths.under(loop.folder)
-    run_id = read_json(loop.folder / "reports" / "mlflow_run.json").get("run_id", "")
+    run_file = loop.folder / "reports" / "mlflow_run.json"
+    run_id = read_json(run_file).get("run_id", "") if run_file.is_file() else ""
     predict_step(prices, params, str(paths.model), str(run_id), loop.folder, now)
     live = monitor_step(params, prices, paths, page)
     out = {"bar": str(bar), **schedule_step(loop, params, prices, live, done, now, bar)}
@@ -192,7 +199,8 @@ def schedule_step(
         out["gate"] = decide(client, params, rows, challenger, now)
         state = LoopState(state.bars_since_retrain, "", 0, state.drifted)
     reason = retrain_reason(state, params.retrain)
-    if reason is None:
+    here = done[(done["bar"] == bar) & (done["event"] == RETRAIN)]
+    if reason is None or (here["reason"] == FIRST).any():
         return out
     version = retrain(loop, params, bar, reason, done)
     out |= {"retrain": reason, "version": version}

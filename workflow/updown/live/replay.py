@@ -78,12 +78,23 @@ def read_source(params: Params, end: dt.date) -> dict[str, pd.DataFrame]:
     return get_fetch(cfg.source)(list(cfg.tickers), cfg)
 
 
+def times_of(frame: pd.DataFrame) -> pd.Series | None:
+    """A ticker's bar times, or None when its file has none a clock can cut (validate then
+    names the problem, as the pipeline's would)."""
+    ts = frame.get("timestamp")
+    if ts is None or not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        return None
+    return ts.dt.tz_convert("UTC")
+
+
 def clocks(frames: dict[str, pd.DataFrame], start: dt.date, end: dt.date) -> list[pd.Timestamp]:
     """The bars of any ticker from `start` to `end` (days, UTC), in order: the replay's clock."""
     lo = pd.Timestamp(start, tz="UTC")
     hi = pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
-    stamps = pd.concat([f["timestamp"] for f in frames.values()], ignore_index=True)
-    stamps = pd.to_datetime(stamps, utc=True)
+    found = [t for t in map(times_of, frames.values()) if t is not None]
+    if not found:
+        return []
+    stamps = pd.concat(found, ignore_index=True).astype("datetime64[ns, UTC]")
     return sorted(pd.Timestamp(t) for t in stamps[(stamps >= lo) & (stamps < hi)].unique())
 
 
@@ -93,8 +104,8 @@ def window_starts(
     """Per ticker, the row `bars` bars before the first clock: where every step's window opens."""
     out = {}
     for ticker, frame in frames.items():
-        ts = pd.to_datetime(frame["timestamp"], utc=True)
-        out[ticker] = max(0, int(ts.searchsorted(first)) - bars)
+        ts = times_of(frame)
+        out[ticker] = 0 if ts is None else max(0, int(ts.searchsorted(first)) - bars)
     return out
 
 
