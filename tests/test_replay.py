@@ -40,6 +40,7 @@ PARAMS = {
     "retrain.on_drift": False,
     "retrain.metric": "hit_rate",
 }
+TOOK: list[float] = []  # the uninterrupted replay's wall time: the kill lands within it
 REPLAY = ["updown", "replay", "--start", START, "--end", END, "--cores", "2"]
 
 
@@ -53,7 +54,9 @@ def sample_replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder of a finished replay on the sample (do not modify)."""
     project = copy_project(tmp_path_factory.mktemp("replay") / "project")
     set_params(project, PARAMS, render_dvc=False)
+    began = time.perf_counter()
     run(REPLAY, project, timeout=1200)
+    TOOK.append(time.perf_counter() - began)
     return replay_folder(project)
 
 
@@ -174,7 +177,7 @@ def test_a_replay_killed_at_a_random_moment_resumes_to_the_same_journal(
 ) -> None:
     project = copy_project(tmp_path / "project")
     set_params(project, PARAMS, render_dvc=False)
-    seconds = random.Random(os.getpid()).uniform(5, 60)
+    seconds = random.Random(os.getpid()).uniform(2, 0.9 * (TOOK[0] if TOOK else 60))
     proc = subprocess.Popen(
         REPLAY, cwd=project, env=project_env(), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -183,6 +186,9 @@ def test_a_replay_killed_at_a_random_moment_resumes_to_the_same_journal(
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    if (project / "replays").is_dir():  # where it was killed, for the log
+        steps = loop_ledger(replay_folder(project) / "journal").read()
+        print(f"killed after {seconds:.1f} s: {len(steps)} loop record(s)", steps.tail(2))
     run(REPLAY, project, timeout=1200)
     folder = replay_folder(project)
     assert folder.name == sample_replay.name
