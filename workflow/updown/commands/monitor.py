@@ -97,10 +97,14 @@ class MonitorPaths:
         )
 
 
-@functools.lru_cache(maxsize=1)
-def _features(path: str, mtime_ns: int) -> pd.DataFrame:
-    # A loop monitors at every step; the features change only when it retrains.
-    return read_parquet(path)
+@functools.lru_cache(maxsize=2)
+def drift_of(
+    path: str, mtime_ns: int, train_end: Any, window_bars: int, threshold: float
+) -> dict[str, Any]:
+    """Feature drift of the features file at `path` (as it was at `mtime_ns`). A loop monitors
+    at every step, and the features, the last training's, change only when it retrains: the
+    PSI of a large panel is computed once per retrain."""
+    return feature_drift(read_parquet(path), train_end, window_bars, threshold)
 
 
 def monitor_step(
@@ -113,10 +117,11 @@ def monitor_step(
     m = params.monitor
     live = monitor(journal, prices, expected, m.window_bars, m.min_matured)
     if paths.features.is_file():
-        features = _features(str(paths.features), paths.features.stat().st_mtime_ns)
-        live = with_drift(
-            live, feature_drift(features, params.split.train_end, m.window_bars, m.psi_threshold)
+        mtime = paths.features.stat().st_mtime_ns
+        drift = drift_of(
+            str(paths.features), mtime, params.split.train_end, m.window_bars, m.psi_threshold
         )
+        live = with_drift(live, drift)
     write_json(live, paths.out)
     log.info("%s", live["summary"])
     series = rolling_series(journal, prices, m.window_bars)
