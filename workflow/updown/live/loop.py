@@ -169,7 +169,10 @@ def step(loop: Loop, prices: pd.DataFrame, now: pd.Timestamp, page: bool = True)
     paths = MonitorPaths.under(loop.folder)
     run_file = loop.folder / "reports" / "mlflow_run.json"
     run_id = read_json(run_file).get("run_id", "") if run_file.is_file() else ""
-    predict_step(prices, params, str(paths.model), str(run_id), loop.folder, now)
+    # A challenger retrained at this bar (found when a killed step reruns) shadows from the
+    # next bar on, as it did when the step ran through.
+    shadow = not ((done["bar"] == bar) & (done["event"] == RETRAIN)).any()
+    predict_step(prices, params, str(paths.model), str(run_id), loop.folder, now, shadow)
     live = monitor_step(params, prices, paths, page)
     out = {"bar": str(bar), **schedule_step(loop, params, prices, live, done, now, bar)}
     _record(
