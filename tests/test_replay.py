@@ -164,6 +164,8 @@ def test_a_retrain_a_shadow_period_and_a_gate_decision_are_recorded_in_history_a
     versions = {v.version for v in client.search_model_versions("name = 'updown'")}
     assert {"1", "2"} <= {str(v) for v in versions}
     assert str(client.get_model_version_by_alias("updown", "champion").version) in {"1", "2"}
+    judged = client.get_model_version("updown", "2").tags
+    assert judged["gate"] in {"promoted", "kept"} and judged["gate_at"].startswith("2018-06-12")
     live = client.get_experiment_by_name("updown-live")
     runs = client.search_runs([live.experiment_id])
     roles = {(r.data.tags.get("live_model"), r.data.tags.get("live_role")) for r in runs}

@@ -129,11 +129,17 @@ def decide(
     figures = gate_figures(rows, challenger)
     metric, margin = gate_metric(params), params.retrain.margin
     decision = gate(client, history, name, figures, metric, margin, now)
+    event = "promoted" if decision.promote else "kept"
+    # The registry's own record of the decision, on the version it judged (the alias history
+    # holds the same, with every figure).
+    tags = {"gate": event, "gate_at": now.isoformat(), "gate_reason": decision.reason}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, challenger, key, value)
     if not decision.promote:
         client.delete_registered_model_alias(name, CHALLENGER)
         record(history, now, name, CHALLENGER, (challenger, ""), "cleared", "champion kept")
     log.info("gate at %s: %s", now, decision.reason)
-    return "promoted" if decision.promote else "kept"
+    return event
 
 
 def state_of(
