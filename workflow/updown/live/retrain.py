@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -82,13 +83,16 @@ def forget_version(client: MlflowClient, uri: str, name: str, version: str) -> N
             db.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", (name, int(version)))
 
 
-def unlock(folder: Path, env: dict[str, str]) -> None:
-    """Remove the lock a killed Snakemake left (the loop is the folder's only runner)."""
+def after_kill(folder: Path, env: dict[str, str]) -> None:
+    """Clear what a killed Snakemake left in `folder` (the loop is its only runner): its lock,
+    and the backups of `update()` outputs it took before a job, which a rerun would refuse to
+    take again ("File exists"). The killed jobs' outputs are marked incomplete and rebuilt."""
     locks = folder / ".snakemake" / "locks"
     if locks.is_dir() and any(locks.iterdir()):
         subprocess.run(
             ["snakemake", "--unlock", "--cores", "1"], cwd=folder, env=env, capture_output=True
         )
+    shutil.rmtree(folder / ".snakemake" / "backups", ignore_errors=True)
 
 
 def run_pipeline(root: Path, folder: Path, params: dict[str, Any] | None, cores: int) -> str:
@@ -98,7 +102,7 @@ def run_pipeline(root: Path, folder: Path, params: dict[str, Any] | None, cores:
         prepare(root, folder, params, "replay: the live loop's retrain at its clock")
     raw = params if params is not None else read_yaml(folder / "params.yaml")
     env = environment(folder, raw)
-    unlock(folder, env)
+    after_kill(folder, env)
     outcome = run_configuration(folder, env, cores, by="retrain")
     run = read_json(folder / "reports" / "mlflow_run.json")
     registered = run.get("registered_model") or {}
