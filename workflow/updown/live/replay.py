@@ -32,7 +32,7 @@ from updown.data.sources import get_fetch
 from updown.data.validate import validate_all
 from updown.errors import UpdownError
 from updown.live.loop import STEP, Loop, loop_ledger, step
-from updown.live.retrain import clock_params
+from updown.live.retrain import HEADER, clock_params
 from updown.safe_yaml import read_yaml
 from updown.sweep.runner import localised, prepare
 
@@ -139,7 +139,12 @@ def replay(
         )
     if not (folder / "params.yaml").is_file():
         first = clock_params(raw, times[0], None, False)
-        prepare(project, folder, first, "replay: the live loop's retrain at its clock")
+        prepare(
+            project,
+            folder,
+            first,
+            "Written by `updown replay`: the live loop's params at its clock.",
+        )
     loop = Loop(folder, project, cores, raw)
     window = max(params.predict.history_bars, params.validate.min_rows) + 5
     starts = window_starts(frames, times[0], window)

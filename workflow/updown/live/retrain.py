@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HEADER = "Written by `updown replay`: the live loop's params at its clock."
+
 
 def _shift(day: str, by: dt.timedelta) -> str:
     return (dt.date.fromisoformat(day) + by).isoformat()
@@ -99,7 +101,9 @@ def run_pipeline(root: Path, folder: Path, params: dict[str, Any] | None, cores:
     """Run the pipeline up to track in `folder` (with `params` written there first, linked to
     the project at `root`); returns the registered version ("" when none was registered)."""
     if params is not None:
-        prepare(root, folder, params, "replay: the live loop's retrain at its clock")
+        prepare(
+            root, folder, params, "Written by `updown replay`: the live loop's params at its clock."
+        )
     raw = params if params is not None else read_yaml(folder / "params.yaml")
     env = environment(folder, raw)
     after_kill(folder, env)

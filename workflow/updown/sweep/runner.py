@@ -45,7 +45,10 @@ def localised(params: dict[str, Any], root: Path) -> dict[str, Any]:
 
 
 def prepare(
-    root: Path, folder: Path, params: dict[str, Any], by: str = "one configuration of the sweep"
+    root: Path,
+    folder: Path,
+    params: dict[str, Any],
+    header: str = "Written by `updown sweep`: one configuration of the sweep.",
 ) -> None:
     """The configuration's folder: links to the project's rules and code, and its params.yaml
     (rewritten only when it changes, so a resumed sweep finds its outputs up to date)."""
@@ -54,9 +57,7 @@ def prepare(
         link = folder / name
         if not link.is_symlink():
             link.symlink_to((root / name).resolve())
-    text = f"# Written by `updown {by.split()[0]}`: {by}.\n" + yaml.safe_dump(
-        params, sort_keys=False
-    )
+    text = f"# {header}\n" + yaml.safe_dump(params, sort_keys=False)
     target = folder / "params.yaml"
     if not target.is_file() or target.read_text() != text:
         write_text(text, target)
