@@ -139,12 +139,7 @@ def replay(
         )
     if not (folder / "params.yaml").is_file():
         first = clock_params(raw, times[0], None, False)
-        prepare(
-            project,
-            folder,
-            first,
-            "Written by `updown replay`: the live loop's params at its clock.",
-        )
+        prepare(project, folder, first, HEADER)
     loop = Loop(folder, project, cores, raw)
     window = max(params.predict.history_bars, params.validate.min_rows) + 5
     starts = window_starts(frames, times[0], window)
