@@ -8,6 +8,7 @@ gate at the eighth. A second replay of the same command is killed at a random mo
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -90,6 +91,9 @@ def test_each_journalled_probability_is_what_predict_as_of_answers(
         answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert pd.Timestamp(answer["as_of"]) == row.as_of
         assert answer["p_up"] == row.p_up  # to the bit
+    root = logging.getLogger()  # main() logged to pytest's captured stderr, closed after
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
     # and once as a user runs it, in a process of its own
     row = rows.iloc[-1]
     cmd = ["updown", "predict", "--ticker", row.ticker, "--as-of", str(row.as_of), "--json"]
