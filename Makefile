@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # pip's notes about unused local indexes are noise here.
 PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: run run-hourly test test-fast lint unit ui exp bench sweep lock dvc.yaml plots-template clean help
+.PHONY: run run-hourly update replay test test-fast lint unit ui exp bench sweep lock dvc.yaml plots-template clean help
 
 help:
 	@echo "make run    - run the whole pipeline (snakemake) on the embedded sample"
@@ -18,6 +18,8 @@ help:
 	@echo "make ui     - open the MLflow UI on http://127.0.0.1:5000"
 	@echo "make exp    - the DVC experiments table: headline metrics and the params that differ"
 	@echo "make bench  - speed and memory benchmarks (needs ../shared)"
+	@echo "make update - the live loop's step now: new bars, predict, journal, monitor, retrain when due"
+	@echo "make replay - the live loop over history (REPLAY=\"--start D --end D\"), in replays/"
 	@echo "make sweep  - a grid of configurations chosen on validation, the winner tested once"
 	@echo "make lock   - re-pin requirements.lock from requirements.in"
 	@echo "make plots-template - rebuild the offline dvc plots page from npm (needs npm)"
@@ -69,6 +71,16 @@ ui: $(STAMP)
 	case "$$uri" in http*) echo "runs are on the tracking server $$uri: open it in a browser"; exit 0;; esac; \
 	echo "MLflow UI for $$uri on http://127.0.0.1:$${PORT:-5000}"; \
 	exec $(BIN)/mlflow ui --backend-store-uri "$$uri" --host 127.0.0.1 --port $${PORT:-5000}
+
+# The live loop (README "Live loop"): one step at the real clock, run daily (cron, systemd timer).
+# The schedule in params `retrain` decides when the pipeline retrains, not Snakemake's file dates.
+update: $(STAMP)
+	$(BIN)/updown update --cores $(CORES)
+
+# The same loop over history with a simulated clock, in replays/<name>/ (rerun to resume).
+REPLAY ?= --start 2018-06-01 --end 2018-08-24
+replay: $(STAMP)
+	$(BIN)/updown replay $(REPLAY) --cores $(CORES)
 
 # A grid in params-style keys, as `dvc exp run -S` takes them: make sweep SWEEP="-S train.x=1,2 ...".
 SWEEP ?= -S train.learning_rate=0.01,0.03,0.1 -S train.num_leaves=7,31

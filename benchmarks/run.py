@@ -52,6 +52,7 @@ GB = 1024.0  # MB per GB
 sys.path.insert(0, str(BENCH))
 import dask_train  # noqa: E402  (benchmarks/ is not a package)
 import qlib_side  # noqa: E402
+import replay  # noqa: E402
 import sharded  # noqa: E402
 import synthetic  # noqa: E402
 
@@ -554,6 +555,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         q = sp.get("features_qlib14", {})
         if "wall_s" in q:
             add(f"S&P features qlib14 ({q['features']} features)", q["wall_s"], 5, "s")
+    for name in replay.SCENARIOS:
+        if "target_met" in results.get(name, {}):
+            add(f"{name}: 60 steps", results[name]["wall_s"], replay.TARGET_S[name], "s")
     syn = results.get("synthetic", {})
     if "stages" in syn:
         add("10x largest stage peak RSS", _max_stage_rss(syn) / GB, 16, "GB")
@@ -631,6 +635,9 @@ def render(report: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
     for name, sc in report["scenarios"].items():
+        if name in replay.SCENARIOS:
+            add(replay.render(name, sc))
+            continue
         if "error" in sc and "stages" not in sc:
             add(f"\n== {name}: FAILED: {sc['error'][:1500]}")
             continue
@@ -757,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scenarios",
         default="sample,sp500,qlib,synthetic,sharded,dask",
         help="comma-separated: sample, sp500, qlib, synthetic, sharded (benchmarks/sharded.py), "
-        "dask (benchmarks/dask_train.py)",
+        "dask (benchmarks/dask_train.py), replay-sample, replay-sp500 (benchmarks/replay.py)",
     )
     parser.add_argument("--qlib-fit", action="store_true", help="qlib: also Qlib's LightGBM fit")
     parser.add_argument("--cores", type=int, default=int(os.environ.get("CORES", 2)))
@@ -851,6 +858,19 @@ def main(argv: list[str] | None = None) -> int:
                 report["dask_train"] = dask_train.run(
                     args.workdir, args.dask_rows, args.dask_features
                 )
+                continue
+            elif name in replay.SCENARIOS:  # benchmarks/replay.py: the live loop's replay
+                changes = sp500_scenario(args.sp500_dir, None).params if "sp500" in name else {}
+
+                def copy(dest: Path, c: dict[str, Any] = changes) -> Path:
+                    Project(copy_project(dest), args.cores, dest, args.timeout).set_params(c)
+                    return dest
+
+                path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+                results[name] = replay.run_scenario(
+                    name, args.workdir, args.cores, copy, measure, clean_env({"PATH": path}),
+                    args.timeout,
+                )  # fmt: skip
                 continue
             elif name == "synthetic":
                 sc = _synthetic_from_args(args, results)

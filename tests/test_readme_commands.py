@@ -51,6 +51,11 @@ SPECIAL = {
         "seven pipeline runs (minutes); tests/test_sweep.py runs `updown sweep`, which this "
         "target calls with its grid, end to end twice",
     ),
+    r"updown replay\b": (
+        "skip",
+        "trains a first model and steps a clock (minutes); tests/test_replay.py runs `updown "
+        "replay` on the sample, kills one and resumes it",
+    ),
     r"^make ui\b": ("server", "serves until stopped: started, checked for HTTP 200, stopped"),
 }
 # What a command's output must show, where the README says what it does.

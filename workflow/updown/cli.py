@@ -89,6 +89,14 @@ STAGES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         "score the journal's matured calls against what happened (the live loop, not the DAG)",
         (),
     ),
+    "update": (
+        "one step of the live loop now: acquire, predict, journal, monitor, retrain when due",
+        (),
+    ),
+    "replay": (
+        "the live loop over history with a simulated clock, in replays/<name>/ (resumable)",
+        (("--start", "first day of the clock"), ("--end", "last day of the clock")),
+    ),
     "dvc-yaml": ("render dvc.yaml from the Snakefile (or --check it)", ()),
     "sweep": (
         "score a grid of configurations on the validation block, the winner on test once",
@@ -171,6 +179,17 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
             },
         ),
         ("--cores", {"type": int, "default": 2, "help": "cores for each pipeline run"}),
+    ),
+    "update": (("--cores", {"type": int, "default": 2, "help": "cores for a retrain"}),),
+    "replay": (
+        ("--cores", {"type": int, "default": 2, "help": "cores for each retrain"}),
+        (
+            "--name",
+            {
+                "default": None,
+                "help": "the replay's folder under replays/ (default: dates and params digest)",
+            },
+        ),
     ),
     "dvc-yaml": (
         ("--check", {"action": "store_true", "help": "exit 1 if dvc.yaml is not current"}),

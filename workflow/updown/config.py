@@ -212,6 +212,17 @@ class MonitorConfig:
 
 
 @dataclass(frozen=True)
+class RetrainConfig:
+    every_bars: int  # the live loop retrains after this many bars since the last retrain
+    on_drift: bool
+    min_bars: int  # a drift alert retrains only this many bars after the last retrain
+    shadow_bars: int  # matured bars of shadow calls before the gate decides
+    margin: float
+    metric: str  # a live figure (updown.live.figures), or auto: the headline's
+    roll_split: bool
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig
     validate: ValidateConfig
@@ -223,6 +234,7 @@ class Params:
     mlflow: MlflowConfig
     predict: PredictConfig
     monitor: MonitorConfig
+    retrain: RetrainConfig
     raw: dict[str, Any]
 
 
@@ -353,6 +365,7 @@ def build_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         mlflow=MlflowConfig(**raw["mlflow"]),
         predict=PredictConfig(**raw["predict"]),
         monitor=MonitorConfig(**raw["monitor"]),
+        retrain=RetrainConfig(**raw["retrain"]),
         raw=raw,
     )
 

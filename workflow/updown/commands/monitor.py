@@ -10,7 +10,9 @@ live loop, run after predict (`make update`-style), and reruns cheaply.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,17 @@ from updown.live.tracking import log_steps, step_series
 log = logging.getLogger("updown")
 
 
+@functools.lru_cache(maxsize=32)
+def run_metrics(uri: str, run_id: str) -> dict[str, Any]:
+    """A run's metrics.json (a finished run's files never change: a loop fetches it once)."""
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="metrics.json", tracking_uri=uri
+    )
+    return read_json(local)
+
+
 def expected_figures(
     journal: pd.DataFrame, params: Params, metrics: Path, model: Path
 ) -> dict[str, dict[str, Any]]:
@@ -44,39 +57,78 @@ def expected_figures(
     ):
         if not name or found is None or version in out:
             continue
-        import mlflow
-
         try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="metrics.json", tracking_uri=found[1]
-            )
+            local = run_metrics(found[1], str(run_id))
         except Exception as exc:  # a run without the artifact, or a store that is down
             log.warning("no test figures for %s version %s: %s", name, version, exc)
             continue
-        out[str(version)] = read_json(local)
+        out[str(version)] = local
     return out
 
 
 def run(a: argparse.Namespace) -> None:
     params = load_params(a.params)
-    journal = read_journal(params.monitor.journal)
-    prices = read_parquet(a.prices)
-    expected = expected_figures(journal, params, Path(a.metrics), Path(a.model))
-    live = monitor(
-        journal, prices, expected, params.monitor.window_bars, params.monitor.min_matured
+    paths = MonitorPaths(
+        Path(a.metrics), Path(a.model), Path(a.features), Path(a.out), Path(a.html)
     )
-    if Path(a.features).is_file():
-        m = params.monitor
-        drift = feature_drift(
-            read_parquet(a.features), params.split.train_end, m.window_bars, m.psi_threshold
+    monitor_step(params, read_parquet(a.prices), paths)
+
+
+@dataclass(frozen=True)
+class MonitorPaths:
+    """What monitor reads beside the journal and prices, and the files it writes."""
+
+    metrics: Path
+    model: Path
+    features: Path
+    out: Path
+    html: Path
+
+    @classmethod
+    def under(cls, root: Path) -> MonitorPaths:
+        """The pipeline's own paths in the project (or loop) folder `root`."""
+        reports = root / "reports"
+        return cls(
+            reports / "metrics.json",
+            root / "models" / "model.txt",
+            root / "data" / "processed" / "features.parquet",
+            reports / "live.json",
+            reports / "live.html",
+        )
+
+
+@functools.lru_cache(maxsize=2)
+def drift_of(
+    path: str, mtime_ns: int, train_end: Any, window_bars: int, threshold: float
+) -> dict[str, Any]:
+    """Feature drift of the features file at `path` (as it was at `mtime_ns`). A loop monitors
+    at every step, and the features, the last training's, change only when it retrains: the
+    PSI of a large panel is computed once per retrain."""
+    return feature_drift(read_parquet(path), train_end, window_bars, threshold)
+
+
+def monitor_step(
+    params: Params, prices: pd.DataFrame, paths: MonitorPaths, page: bool = True
+) -> dict[str, Any]:
+    """live.json and (with `page`) live.html from the journal and `prices`, the live figures
+    logged to MLflow; returns live.json's content."""
+    journal = read_journal(params.monitor.journal)
+    expected = expected_figures(journal, params, paths.metrics, paths.model)
+    m = params.monitor
+    live = monitor(journal, prices, expected, m.window_bars, m.min_matured)
+    if paths.features.is_file():
+        mtime = paths.features.stat().st_mtime_ns
+        drift = drift_of(
+            str(paths.features), mtime, params.split.train_end, m.window_bars, m.psi_threshold
         )
         live = with_drift(live, drift)
-    write_json(live, a.out)
+    write_json(live, paths.out)
     log.info("%s", live["summary"])
-    series = rolling_series(journal, prices, params.monitor.window_bars)
-    history = alias_history(params.monitor.journal).read()
-    write_text(render_live(live, series, history), a.html)
+    series = rolling_series(journal, prices, m.window_bars)
+    if page:  # a replay draws it once, at its last step: the charts cost more than the rest
+        write_text(render_live(live, series, alias_history(m.journal).read()), paths.html)
     log_to_mlflow(series, params)
+    return live
 
 
 def rolling_series(

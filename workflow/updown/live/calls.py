@@ -33,13 +33,15 @@ def predict_step(
     run_id: str,
     root: Path,
     now: pd.Timestamp,
+    shadow: bool = True,
 ) -> tuple[pd.DataFrame, int]:
     """The champion's scored latest bars (reports/latest.csv) and how many journal rows this
-    step added (champion and shadow calls; 0 when the step ran before)."""
+    step added (champion and shadow calls; 0 when the step ran before). `shadow`: False
+    leaves the challenger out (the loop rerunning the step that made it)."""
     champion = resolve_champion(params, model_path, run_id, root, now)
     latest = score(prices, champion)
     rows = [journal_rows(latest, champion.params, champion.identity, "champion", now)]
-    challenger = resolve_alias(params, root, CHALLENGER)
+    challenger = resolve_alias(params, root, CHALLENGER) if shadow else None
     if challenger is not None and challenger.version != champion.version:
         shadow = score(prices, challenger)
         rows.append(journal_rows(shadow, challenger.params, challenger.identity, "shadow", now))

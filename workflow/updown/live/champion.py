@@ -82,9 +82,15 @@ def client_for(params: Params, root: Path) -> tuple[MlflowClient, str] | None:
         os.environ.setdefault(key, value)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return None
+    return _client(uri), uri
+
+
+@functools.lru_cache(maxsize=8)
+def _client(uri: str) -> MlflowClient:
+    # One client per store and process: a loop asks the registry several times a step.
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri, registry_uri=uri), uri
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> Any | None:
@@ -122,11 +128,13 @@ def version_files(uri: str, name: str, number: str) -> tuple[str, dict[str, Any]
     so a process (a replay stepping a clock) fetches each version once."""
     import mlflow
 
+    # The version's own location, asked of this store's registry: a models:/ URI would be
+    # resolved by the default registry (this process's, not necessarily `uri`'s).
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    source = client.get_model_version_download_uri(name, number)
     with tempfile.TemporaryDirectory(prefix="updown-champion-") as tmp:
         local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{number}", dst_path=tmp, tracking_uri=uri
-            )
+            mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=uri)
         )
         return (local / "artifacts" / "model.txt").read_text(), read_yaml(
             local / "artifacts" / "params.yaml"

@@ -12,6 +12,7 @@ rows in the order they were appended.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -25,6 +26,13 @@ from updown.io import exclusive_lock, read_parquet, write_parquet
 
 PART = re.compile(r"^(\d{8})-([0-9a-f]{12})\.parquet$")
 LOCK = ".lock"
+
+
+@functools.lru_cache(maxsize=8192)
+def _part(path: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    # A part is never rewritten and its name holds its content's digest: a loop that reads
+    # the table at every step reads each part once.
+    return read_parquet(path, columns=list(columns))
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class Ledger:
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """Every row, in append order (`columns`: only these)."""
         wanted = columns or list(self.columns)
-        frames = [read_parquet(p, columns=wanted) for p in self.parts()]
+        frames = [_part(str(p), tuple(wanted)) for p in self.parts()]
         if not frames:
             return self.empty()[wanted]
         return pd.concat(frames, ignore_index=True)

@@ -44,7 +44,12 @@ def localised(params: dict[str, Any], root: Path) -> dict[str, Any]:
     return {**params, "data": {**params["data"], "csv": csv}}
 
 
-def prepare(root: Path, folder: Path, params: dict[str, Any]) -> None:
+def prepare(
+    root: Path,
+    folder: Path,
+    params: dict[str, Any],
+    header: str = "Written by `updown sweep`: one configuration of the sweep.",
+) -> None:
     """The configuration's folder: links to the project's rules and code, and its params.yaml
     (rewritten only when it changes, so a resumed sweep finds its outputs up to date)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,9 +57,7 @@ def prepare(root: Path, folder: Path, params: dict[str, Any]) -> None:
         link = folder / name
         if not link.is_symlink():
             link.symlink_to((root / name).resolve())
-    text = "# Written by `updown sweep`: one configuration of the sweep.\n" + yaml.safe_dump(
-        params, sort_keys=False
-    )
+    text = f"# {header}\n" + yaml.safe_dump(params, sort_keys=False)
     target = folder / "params.yaml"
     if not target.is_file() or target.read_text() != text:
         write_text(text, target)
@@ -68,9 +71,9 @@ def environment(root: Path, params: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def run_configuration(folder: Path, env: dict[str, str], cores: int) -> Outcome:
-    """Run the pipeline up to the track stage in `folder`; its log is `folder/sweep.log`."""
-    log = folder / "sweep.log"
+def run_configuration(folder: Path, env: dict[str, str], cores: int, by: str = "sweep") -> Outcome:
+    """Run the pipeline up to the track stage in `folder`; its log is `folder/<by>.log`."""
+    log = folder / f"{by}.log"
     cmd = ["snakemake", "--cores", str(cores), "--workflow-profile", "workflow/profiles/local"]
     with log.open("w") as out:
         done = subprocess.run(
@@ -78,7 +81,7 @@ def run_configuration(folder: Path, env: dict[str, str], cores: int) -> Outcome:
         )
     if done.returncode != 0:
         raise UpdownError(
-            f"sweep: the pipeline failed in {folder} (exit {done.returncode}): see {log}"
+            f"{by}: the pipeline failed in {folder} (exit {done.returncode}): see {log}"
         )
     run = read_json(folder / TARGET)
     return Outcome(folder, read_json(folder / "reports" / "metrics.json"), run.get("run_id"))
