@@ -168,10 +168,32 @@ def chromium() -> str:
 
 
 # Longest processing time first: the modules that take longest go out first, so that the two
-# workers end within a short module of each other; each after the modules above it. CPU seconds
-# per module from one `make test` (README, "Tests"); a module not listed here goes after these,
-# modules with integration tests first, then those with slow ones, then the rest.
-LONGEST_FIRST = []
+# workers end within a short module of each other. Order from one `make test` (2026-12-05, wall
+# seconds per module on a loaded machine): the S&P folder (when ../shared is there) and the
+# sweep first, as they need no built sample project and run while a worker builds it. A module
+# not listed goes after these: modules with integration tests first, then those with slow
+# ones, then the rest.
+LONGEST_FIRST = [
+    "tests/test_sp500_csv.py",  # 342 s
+    "tests/test_sweep.py",  # 321
+    "tests/test_mlflow_integration.py",  # 436, with the wait for the built project
+    "tests/test_hourly.py",  # 352
+    "tests/test_live_registry.py",  # 288
+    "tests/test_pipeline.py",  # 211
+    "tests/robustness/test_concurrent_tracking.py",  # 256 with the build
+    "tests/robustness/test_bad_params.py",  # 248
+    "tests/test_cluster_executor.py",  # 191
+    "tests/test_code_deps.py",  # 187
+    "tests/test_dvc_experiments.py",  # 180
+    "tests/test_mlflow_ui_browser.py",  # 170
+    "tests/test_benchmarks_smoke.py",  # 168
+    "tests/test_mlflow_server.py",  # 165
+    "tests/robustness/test_security.py",  # 147
+    "tests/test_readme_commands.py",  # 136
+    "tests/robustness/test_failed_stage_keeps_outputs.py",  # 128
+    "tests/test_track_results.py",  # 92
+    "tests/robustness/test_interrupt.py",  # 71
+]
 
 
 def _module_rank(items: list[pytest.Item]) -> dict[str, tuple[int, int]]:
