@@ -55,14 +55,14 @@ lint: $(STAMP)
 	$(BIN)/updown dvc-yaml --check
 
 unit: $(STAMP)
-	$(BIN)/pytest -n $(CORES) --dist loadgroup
+	$(BIN)/pytest -n $(CORES) --dist loadfile --no-loadscope-reorder
 
 test: lint unit
 
 # The edit loop: the unit and property tests, without the real snakemake / dvc / mlflow /
 # chromium runs (markers in pyproject.toml); `make test` still runs everything.
 test-fast: $(STAMP)
-	$(BIN)/pytest -n $(CORES) --dist loadgroup -m "not integration and not browser and not slow"
+	$(BIN)/pytest -n $(CORES) --dist loadfile --no-loadscope-reorder -m "not integration and not browser and not slow"
 
 # The store the track stage logs to (params mlflow.tracking_uri, $$MLFLOW_TRACKING_URI, else
 # sqlite:///mlflow.db here); a tracking server has its own UI. Localhost only: PORT=5001 to move.

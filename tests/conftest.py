@@ -1,9 +1,16 @@
 """Shared fixtures: project copies for real snakemake/dvc/mlflow runs, the shared S&P folder,
-and a browser. Tests that build a project copy are slow; group them with
-`@pytest.mark.xdist_group("sample_project")` so one worker builds it once."""
+and a browser; and the order in which xdist hands out the test modules.
+
+`make test` runs `pytest -n 2 --dist loadfile --no-loadscope-reorder`: each module runs whole on
+one worker (so a module- or session-scoped fixture used by one module is built once), modules go
+out in the order of `pytest_collection_modifyitems` below, longest first, and the one fixture
+that many modules share, `built_sample_project`, is built once per run for all workers
+(`built_once`). xdist_group marks are not used: pytest 9.2 ignores them silently
+(pytest-xdist#1386)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -16,6 +23,12 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# LightGBM runs 2 OpenMP threads (train.num_threads) in every train, evaluate and predict here,
+# while the suite's 2 xdist workers already share the machine's 2 cores: OpenMP's default
+# spin-wait then burns a core for each waiting thread (a train stage measured 22 s of CPU, 6 s
+# with passive waiting, the same model file byte for byte). Set before anything imports lightgbm,
+# and inherited by every subprocess (project_env); it changes no result, only the CPU spent.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 BIN = Path(sys.executable).parent
 SHARED_SP500 = REPO.parent / "shared" / "data" / "sp500-daily"
 
@@ -104,15 +117,37 @@ def new_project(tmp_path: Path) -> Callable[[], Path]:
     return make
 
 
-@pytest.fixture(scope="session")
-def built_sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project copy on which `snakemake` has run the default pipeline once. Do not modify it:
-    copy it (shutil.copytree) if a test needs to change params."""
-    dest = tmp_path_factory.mktemp("built") / "project"
-    dest.mkdir()
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """The folder `name`, made by `build(folder)` once per pytest run rather than once per xdist
+    worker: the first worker to ask builds it in the run's shared temporary folder under a file
+    lock; the others wait for the lock and find it built. Tests must not modify it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is a folder of the run's
+        root = root.parent
+    dest, done = root / name / "project", root / name / "done"
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(dest.parent, ignore_errors=True)  # what a failed build left
+            dest.mkdir(parents=True)
+            build(dest)
+            done.touch()
+    return dest
+
+
+def _build_sample_project(dest: Path) -> None:
     copy_project(dest)
     run(["snakemake", "--cores", "2"], dest)
-    return dest
+
+
+@pytest.fixture(scope="session")
+def built_sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy on which `snakemake` has run the default pipeline once, built once per
+    run whichever worker asks first. Do not modify it: copy it (shutil.copytree) if a test needs
+    to change params or run anything in it."""
+    return built_once(tmp_path_factory, "built", _build_sample_project)
 
 
 @pytest.fixture(scope="session")
@@ -130,3 +165,58 @@ def chromium() -> str:
             return path
     pytest.skip("no chromium on this machine (apt-get install chromium); .ci/run installs it")
     raise AssertionError  # unreachable, for type checkers
+
+
+# Longest processing time first: the modules that take longest go out first, so that the two
+# workers end within a short module of each other. Order from one `make test` (2026-12-05, wall
+# seconds per module on a loaded machine): the S&P folder (when ../shared is there) and the
+# sweep first, as they need no built sample project and run while a worker builds it. A module
+# not listed goes after these: modules with integration tests first, then those with slow
+# ones, then the rest.
+LONGEST_FIRST = [
+    "tests/test_sp500_csv.py",  # 342 s
+    "tests/test_sweep.py",  # 321
+    "tests/test_mlflow_integration.py",  # 436, with the wait for the built project
+    "tests/test_hourly.py",  # 352
+    "tests/test_live_registry.py",  # 288
+    "tests/test_pipeline.py",  # 211
+    "tests/robustness/test_concurrent_tracking.py",  # 256 with the build
+    "tests/robustness/test_bad_params.py",  # 248
+    "tests/test_cluster_executor.py",  # 191
+    "tests/test_code_deps.py",  # 187
+    "tests/test_dvc_experiments.py",  # 180
+    "tests/test_mlflow_ui_browser.py",  # 170
+    "tests/test_benchmarks_smoke.py",  # 168
+    "tests/test_mlflow_server.py",  # 165
+    "tests/robustness/test_security.py",  # 147
+    "tests/test_readme_commands.py",  # 136
+    "tests/robustness/test_failed_stage_keeps_outputs.py",  # 128
+    "tests/test_track_results.py",  # 92
+    "tests/robustness/test_interrupt.py",  # 71
+]
+
+
+def _module_rank(items: list[pytest.Item]) -> dict[str, tuple[int, int]]:
+    listed = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    rank: dict[str, tuple[int, int]] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if module in listed:
+            rank[module] = (0, listed[module])
+            continue
+        tier = (
+            1
+            if item.get_closest_marker("integration")
+            else 2
+            if item.get_closest_marker("slow")
+            else 3
+        )
+        rank[module] = min(rank.get(module, (tier, 0)), (tier, 0))
+    return rank
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules longest first (see LONGEST_FIRST); a module's tests stay together, in their
+    order. Only the order changes, never what runs."""
+    rank = _module_rank(items)
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])

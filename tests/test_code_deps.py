@@ -131,7 +131,6 @@ def module_of_each_stage() -> dict[str, str]:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_editing_a_module_plans_exactly_the_stages_that_run_it_and_what_follows(
     built_sample_project: Path, tmp_path: Path
 ) -> None:

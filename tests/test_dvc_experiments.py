@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 

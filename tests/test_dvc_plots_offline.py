@@ -81,7 +81,6 @@ def inked_pixels(chromium: str, page: Path, tmp_path: Path, tag: str) -> int:
 
 @pytest.mark.integration
 @pytest.mark.browser
-@pytest.mark.xdist_group("sample_project")
 def test_dvc_plots_show_draws_every_plot_with_the_network_off(
     built_sample_project: Path, chromium: str, tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ from test_track import closed_port
 from updown.live.journal import read_journal
 from updown.live.promotion import alias_history, gate, set_challenger
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 NAME = "updown-sample"
 NOW = pd.Timestamp("2019-01-02 12:00", tz="UTC")
 

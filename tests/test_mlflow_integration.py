@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import project_env, run, set_params
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 
 TRAIN_CHANGES = {"train.learning_rate": 0.1, "train.num_leaves": 7}
 

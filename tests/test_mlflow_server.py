@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from conftest import BIN, project_env, run, set_params
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 
 SECRET = "s3cr3t-Pa55word"
 START_TIMEOUT = 240  # seconds: a loaded 2-core CI machine starts MLflow's server slowly

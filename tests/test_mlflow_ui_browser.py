@@ -15,7 +15,6 @@ from test_mlflow_server import free_port, server_process
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.browser,
-    pytest.mark.xdist_group("sample_project"),
 ]
 
 

@@ -278,7 +278,6 @@ def test_parse_as_of_reads_dates_as_end_of_day_utc() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_same_bar_same_probability_through_stage_cli_and_pyfunc(
     built_sample_project: Path, tmp_path: Path
 ) -> None:
@@ -318,7 +317,6 @@ def test_same_bar_same_probability_through_stage_cli_and_pyfunc(
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_cli_refuses_a_ticker_it_has_no_bars_for_in_one_line(built_sample_project: Path) -> None:
     done = run(
         ["updown", "predict", "--ticker", "^GSPC", "--as-of", "1990-01-05"],

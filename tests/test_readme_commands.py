@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, run
 from test_mlflow_server import free_port, server_process
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 
 BLOCK = re.compile(r"^```(sh|console)\n(.*?)^```", re.S | re.M)
 # headline.json too: the built project's is a fresh result, which must equal the committed one

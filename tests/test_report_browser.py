@@ -15,7 +15,6 @@ from conftest import run
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.browser,
-    pytest.mark.xdist_group("sample_project"),
 ]
 
 PLOTS = {"ROC curve", "Calibration", "Confusion matrix", "Feature importance", "Loss curve",

@@ -17,7 +17,7 @@ import yaml
 from conftest import BIN, project_env
 from test_mlflow_server import free_port, server_process
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 
 
 @pytest.fixture(scope="session")

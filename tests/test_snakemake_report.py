@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 
 
 def test_snakemake_report_holds_every_plot_metrics_and_the_report_page(

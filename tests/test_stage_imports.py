@@ -204,14 +204,12 @@ def imported_packages(project: Path, argv: list[str], out: Path) -> set[str]:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_every_stage_of_the_dag_is_checked(stage_commands) -> None:
     _, commands = stage_commands
     assert set(commands) == set(ALLOWED)
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 @pytest.mark.parametrize("stage", list(ALLOWED))
 def test_stage_imports_only_the_heavy_packages_it_needs(stage_commands, stage, tmp_path) -> None:
     project, commands = stage_commands
@@ -221,7 +219,6 @@ def test_stage_imports_only_the_heavy_packages_it_needs(stage_commands, stage, t
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_acquire_loads_neither_lightgbm_nor_mlflow(stage_commands, tmp_path) -> None:
     project, commands = stage_commands
     loaded = imported_packages(project, commands["acquire"], tmp_path / "modules.json")

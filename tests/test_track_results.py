@@ -136,7 +136,6 @@ def runs_in(where: Path) -> list[Any]:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_an_identical_result_is_one_run_whoever_logs_it_and_a_new_result_adds_one(
     project: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -178,7 +177,6 @@ def test_an_identical_result_is_one_run_whoever_logs_it_and_a_new_result_adds_on
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_the_run_name_is_the_same_in_any_store(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,7 +191,6 @@ def test_the_run_name_is_the_same_in_any_store(
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_snakemake_then_dvc_repro_of_the_same_result_logs_one_run(
     built_sample_project: Path, tmp_path: Path
 ) -> None:

@@ -85,7 +85,6 @@ def logged_run(p: Path, summary: dict[str, Any]) -> Any:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_log_run_counts_distinct_configurations_on_the_same_data_and_deflates_by_them(
     project: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,

@@ -129,7 +129,6 @@ def built(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 @pytest.mark.parametrize(
     # One of each kind (the Snakefile runs the same check as the CLI above for all of them).
     "case",
@@ -174,7 +173,6 @@ def test_snakemake_refuses_bad_params_before_any_job(built: Path, case: str) -> 
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 @pytest.mark.parametrize(
     ("changes", "fragments"),
     [

@@ -17,7 +17,6 @@ from conftest import project_env
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_two_pipelines_tracking_one_result_into_a_fresh_sqlite_store_land_one_run(
     built_sample_project: Path, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from conftest import run, set_params
 from hostile import csv_text, daily_bars, fingerprint
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("sample_project")]
+pytestmark = [pytest.mark.integration]
 
 OUTPUTS = ("data", "models", "reports")
 

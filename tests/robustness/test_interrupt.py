@@ -144,7 +144,6 @@ def assert_complete_outputs(project: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_a_killed_stage_under_snakemake_then_dvc_completes_on_the_next_run(
     built_sample_project: Path, tmp_path: Path
 ) -> None:

@@ -135,7 +135,6 @@ def test_tickers_reach_the_shell_quoted_and_from_a_safe_alphabet() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_models_and_logged_artifacts_are_text_never_pickles(built_sample_project: Path) -> None:
     model = built_sample_project / "models" / "model.txt"
     assert model.read_text().startswith("tree\nversion=v")  # LightGBM's text format
@@ -213,7 +212,6 @@ def test_make_ui_serves_on_localhost_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 @pytest.mark.parametrize("where", ["environment", "params"])
 def test_a_password_in_the_tracking_uri_never_reaches_a_message_or_file(
     built_sample_project: Path, tmp_path: Path, where: str
