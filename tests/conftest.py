@@ -175,6 +175,8 @@ def chromium() -> str:
 # ones, then the rest.
 LONGEST_FIRST = [
     "tests/test_sp500_csv.py",  # 342 s
+    "tests/test_replay.py",  # two short replays with their pipeline runs
+    "tests/test_train_dask.py",  # local:2 clusters and a pipeline from train on
     "tests/test_sweep.py",  # 321
     "tests/test_mlflow_integration.py",  # 436, with the wait for the built project
     "tests/test_hourly.py",  # 352

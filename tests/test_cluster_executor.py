@@ -87,7 +87,6 @@ def test_pipeline_runs_job_by_job_as_separate_submitted_processes(
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_each_feature_and_label_shard_is_submitted_as_a_job_of_its_own(
     tmp_path: Path, built_sample_project: Path
 ) -> None:

@@ -128,7 +128,6 @@ def test_a_shard_is_named_i_of_n(text: str) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_the_stage_commands_sharded_write_the_files_the_pipeline_wrote(
     built_sample_project: Path, tmp_path: Path
 ) -> None:

@@ -229,7 +229,6 @@ def test_walk_forward_folds_with_uniqueness_weights_keep_the_local_baselines(
 
 
 @pytest.mark.integration
-@pytest.mark.xdist_group("sample_project")
 def test_the_sample_pipeline_trains_evaluates_and_predicts_on_a_local_2_cluster(
     built_sample_project: Path, tmp_path: Path
 ) -> None:
