@@ -149,11 +149,11 @@ def bad_row_mask(bars: pd.DataFrame) -> pd.Series:
     import pandera.pandas as pa
 
     # pandera's comparisons let +inf through (inf >= inf), and inf poisons every return after it.
-    infinite = pd.Series(
-        ~np.isfinite(bars[list(PRICE_COLUMNS)].to_numpy()).all(axis=1), index=bars.index
-    )
-    infinite &= bars[list(PRICE_COLUMNS)].notna().all(axis=1)
-    if rows_all_pass(bars):
+    values = bars[list(PRICE_COLUMNS)]
+    array = values.to_numpy()
+    infinite = pd.Series(~np.isfinite(array).all(axis=1), index=bars.index)
+    infinite &= values.notna().all(axis=1)
+    if rows_all_pass(values, array):
         return infinite  # the schema below would pass: its lazy validation is validate's cost
 
     ohlc_ok = pa.Check(
@@ -186,12 +186,13 @@ def bad_row_mask(bars: pd.DataFrame) -> pd.Series:
     return infinite
 
 
-def rows_all_pass(bars: pd.DataFrame) -> bool:
-    """Whether bad_row_mask's schema passes every row: float64 columns, none NaN, every rule
-    held (a NaN fails each comparison, so any doubt falls through to the schema)."""
-    if any(bars[c].dtype != np.float64 for c in PRICE_COLUMNS):
+def rows_all_pass(values: pd.DataFrame, array: np.ndarray) -> bool:
+    """Whether bad_row_mask's schema passes every row of `values` (the price columns; `array`
+    their values): float64 columns, none NaN, every rule held (a NaN fails each comparison,
+    so any doubt falls through to the schema)."""
+    if not (values.dtypes == np.float64).all():
         return False
-    o, h, lo, c, adj, volume = bars[list(PRICE_COLUMNS)].to_numpy().T
+    o, h, lo, c, adj, volume = array.T
     with np.errstate(invalid="ignore"):
         ok = (h >= np.maximum(o, c)) & (np.minimum(o, c) >= lo) & (lo > 0)
         ok &= (adj > 0) & (volume >= 0)
