@@ -62,6 +62,9 @@ def last_logged(
     client: MlflowClient, experiment: str, model: tuple[str, str, str]
 ) -> tuple[str, int]:
     """The live run of `model` and the last step it holds (-1: none)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(client.tracking_uri)  # open_experiment asks the global store
     run_id = live_run(client, open_experiment(client, f"{experiment}-live"), model)
     logged = client.get_metric_history(run_id, PREFIX + "rows")
     return run_id, max((m.step for m in logged), default=-1)
@@ -71,10 +74,8 @@ def log_steps(
     client: MlflowClient, experiment: str, model: tuple[str, str, str], series: pd.DataFrame
 ) -> int:
     """Log the bars of `series` newer than the run's last step; returns how many bars."""
-    import mlflow
     from mlflow.entities import Metric
 
-    mlflow.set_tracking_uri(client.tracking_uri)
     run_id, last = last_logged(client, experiment, model)
     steps = step_of(series["as_of"])
     new = series[steps > last]
