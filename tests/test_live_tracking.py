@@ -10,7 +10,7 @@ import pytest
 from test_monitor import journal, panel
 from updown.live.figures import live_figures
 from updown.live.monitor import matured
-from updown.live.tracking import log_steps, step_series
+from updown.live.tracking import last_logged, log_steps, step_series
 
 
 def test_each_step_is_the_window_of_bars_ending_there() -> None:
@@ -48,3 +48,31 @@ def test_live_metrics_are_logged_once_per_bar_to_a_run_per_version(tmp_path: Pat
     assert [h.step for h in history] == [int(pd.Timestamp(t).timestamp()) for t in series["as_of"]]
     assert [h.value for h in history] == pytest.approx(series["hit_rate"].tolist())
     assert client.get_experiment_by_name("updown") is None  # the training experiment is untouched
+
+
+def test_the_series_after_a_logged_step_is_the_tail_of_the_whole_series() -> None:
+    prices = panel()
+    rows = matured(journal(prices), prices)
+    whole = step_series(rows, 5)
+    last = int(pd.Timestamp(whole["as_of"].iloc[29]).timestamp())
+    tail = step_series(rows, 5, after=last)
+    pd.testing.assert_frame_equal(tail, whole.iloc[30:].reset_index(drop=True))
+
+
+def test_the_last_logged_step_is_read_from_the_clients_store_whatever_the_global_uri(
+    tmp_path: Path,
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.create_experiment("updown")  # the training experiment comes first, as in a loop
+    prices = panel()
+    series = step_series(matured(journal(prices), prices), 5)
+    model = ("m", "1", "champion")
+    log_steps(client, "updown", model, series)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'other.db'}")
+    run_id, last = last_logged(client, "updown", model)
+    assert last == int(pd.Timestamp(series["as_of"].iloc[-1]).timestamp())
+    experiment = client.get_experiment_by_name("updown-live")
+    assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] == [run_id]

@@ -26,7 +26,7 @@ from updown.live.journal import read_journal
 from updown.live.monitor import GROUP, matured, monitor, with_drift
 from updown.live.page import render_live
 from updown.live.promotion import alias_history
-from updown.live.tracking import log_steps, step_series
+from updown.live.tracking import last_logged, log_steps, step_series
 
 log = logging.getLogger("updown")
 
@@ -115,7 +115,8 @@ def monitor_step(
     journal = read_journal(params.monitor.journal)
     expected = expected_figures(journal, params, paths.metrics, paths.model)
     m = params.monitor
-    live = monitor(journal, prices, expected, m.window_bars, m.min_matured)
+    rows = matured(journal, prices)
+    live = monitor(journal, prices, expected, m.window_bars, m.min_matured, rows)
     if paths.features.is_file():
         mtime = paths.features.stat().st_mtime_ns
         drift = drift_of(
@@ -124,34 +125,29 @@ def monitor_step(
         live = with_drift(live, drift)
     write_json(live, paths.out)
     log.info("%s", live["summary"])
-    series = rolling_series(journal, prices, m.window_bars)
     if page:  # a replay draws it once, at its last step: the charts cost more than the rest
+        series = {k: step_series(part, m.window_bars) for k, part in by_model(rows)}
         write_text(render_live(live, series, alias_history(m.journal).read()), paths.html)
-    log_to_mlflow(series, params)
+    log_to_mlflow(rows, params)
     return live
 
 
-def rolling_series(
-    journal: pd.DataFrame, prices: pd.DataFrame, window_bars: int
-) -> dict[tuple[str, str, str], pd.DataFrame]:
-    """Per (model name, version, role): the live figures over the window ending at each bar."""
-    if journal.empty:
-        return {}
-    rows = matured(journal, prices)
-    return {
-        (str(k[0]), str(k[1]), str(k[2])): step_series(part, window_bars)
-        for k, part in rows.groupby(GROUP, sort=True)
-    }
+def by_model(rows: pd.DataFrame) -> list[tuple[tuple[str, str, str], pd.DataFrame]]:
+    """The matured calls per (model name, version, role)."""
+    return [((str(k[0]), str(k[1]), str(k[2])), g) for k, g in rows.groupby(GROUP, sort=True)]
 
 
-def log_to_mlflow(series: dict[tuple[str, str, str], pd.DataFrame], params: Params) -> None:
+def log_to_mlflow(rows: pd.DataFrame, params: Params) -> None:
     """The registered versions' live figures over time as MLflow step metrics (when the
-    registry is in use)."""
+    registry is in use): the figures of the bars after the last one logged, each over the
+    window ending there."""
     found = client_for(params, Path.cwd())
     if found is None:
         return
-    for model, steps in series.items():
+    for model, part in by_model(rows):
         if not model[0]:
             continue  # the model file has no registry version to log under
+        _, last = last_logged(found[0], params.mlflow.experiment, model)
+        steps = step_series(part, params.monitor.window_bars, last)
         added = log_steps(found[0], params.mlflow.experiment, model, steps)
         log.info("MLflow %s-live: %d new bar(s) for %s", params.mlflow.experiment, added, model)

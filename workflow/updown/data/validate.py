@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from updown.config import ValidateConfig
-from updown.contract import PANEL_COLUMNS, PRICE_COLUMNS, PRICES_COLUMNS, RAW_COLUMNS, SEGMENT
+from updown.contract import PRICE_COLUMNS, PRICES_COLUMNS, RAW_COLUMNS, SEGMENT
 from updown.data.sources.normalise import describe_timestamp_problem
 from updown.errors import UpdownError
-from updown.panel import gap_segments, tickers_without_volume
+from updown.panel import gap_segments
 
 _MAX_LISTED = 20
 
@@ -149,10 +149,12 @@ def bad_row_mask(bars: pd.DataFrame) -> pd.Series:
     import pandera.pandas as pa
 
     # pandera's comparisons let +inf through (inf >= inf), and inf poisons every return after it.
-    infinite = pd.Series(
-        ~np.isfinite(bars[list(PRICE_COLUMNS)].to_numpy()).all(axis=1), index=bars.index
-    )
-    infinite &= bars[list(PRICE_COLUMNS)].notna().all(axis=1)
+    values = bars[list(PRICE_COLUMNS)]
+    array = values.to_numpy()
+    infinite = pd.Series(~np.isfinite(array).all(axis=1), index=bars.index)
+    infinite &= values.notna().all(axis=1)
+    if rows_all_pass(values, array):
+        return infinite  # the schema below would pass: its lazy validation is validate's cost
 
     ohlc_ok = pa.Check(
         lambda df: (
@@ -182,6 +184,19 @@ def bad_row_mask(bars: pd.DataFrame) -> pd.Series:
         mask.loc[mask.index.intersection(index.unique())] = True
         return mask | infinite
     return infinite
+
+
+def rows_all_pass(values: pd.DataFrame, array: np.ndarray) -> bool:
+    """Whether bad_row_mask's schema passes every row of `values` (the price columns; `array`
+    their values): float64 columns, none NaN, every rule held (a NaN fails each comparison,
+    so any doubt falls through to the schema)."""
+    if not (values.dtypes == np.float64).all():
+        return False
+    o, h, lo, c, adj, volume = array.T
+    with np.errstate(invalid="ignore"):
+        ok = (h >= np.maximum(o, c)) & (np.minimum(o, c) >= lo) & (lo > 0)
+        ok &= (adj > 0) & (volume >= 0)
+    return bool(ok.all())
 
 
 def find_gaps(ts: pd.Series, segment: np.ndarray) -> list[dict[str, Any]]:
@@ -281,7 +296,7 @@ def _check_volume(
     report.zero_volume_rows = int((volume == 0).sum())
     if report.volume != "ok":  # judged already (before the bad rows went)
         return
-    if not tickers_without_volume(pd.DataFrame({"ticker": ticker, "volume": volume})):
+    if bool((volume > 0).any()):  # traded (updown.panel.tickers_without_volume would not name it)
         return
     report.volume = "empty" if volume.isna().all() else "zero"
     what = (

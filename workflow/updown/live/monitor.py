@@ -157,10 +157,12 @@ def monitor(
     expected: dict[str, dict[str, Any]],
     window_bars: int,
     min_matured: int,
+    rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """reports/live.json: per model version and role, the live figures over the whole journal
-    and the last `window_bars` bars, judged against `expected` (metrics.json per version)."""
-    rows = matured(journal, panel)
+    and the last `window_bars` bars, judged against `expected` (metrics.json per version).
+    `rows`: matured(journal, panel), when the caller has it already."""
+    rows = matured(journal, panel) if rows is None else rows
     models, alerts, verdicts = [], [], 0
     for key, group in journal.groupby(GROUP, sort=True):
         name, version, role = (str(k) for k in key)

@@ -25,12 +25,19 @@ KEYS = (*LIVE_METRICS, "rows")
 MODEL_TAG, ROLE_TAG = "live_model", "live_role"
 
 
-def step_series(rows: pd.DataFrame, window_bars: int) -> pd.DataFrame:
-    """For each matured as-of bar, in order: the live figures over the `window_bars` bars
-    ending there (rows: matured calls of one model version and role, updown.live.monitor)."""
+def step_of(bars: pd.Series | np.ndarray) -> np.ndarray:
+    """The MLflow step of as-of bars: seconds since 1970, UTC."""
+    return (pd.DatetimeIndex(bars).asi8 // 10**9).astype("int64")
+
+
+def step_series(rows: pd.DataFrame, window_bars: int, after: int = -1) -> pd.DataFrame:
+    """For each matured as-of bar whose step is past `after`, in order: the live figures over
+    the `window_bars` bars ending there (rows: matured calls of one model version and role,
+    updown.live.monitor). A loop passes the last step it logged: a step costs the new bars."""
     bars = np.sort(rows["as_of"].unique())
     out = []
-    for i, bar in enumerate(bars):
+    for i in np.flatnonzero(step_of(bars) > after) if len(bars) else []:
+        bar = bars[i]
         part = rows[rows["as_of"].isin(bars[max(0, i - window_bars + 1) : i + 1])]
         out.append({"as_of": pd.Timestamp(bar), **live_figures(part)})
     return pd.DataFrame(out, columns=["as_of", *live_figures(rows.iloc[:0]).keys()])
@@ -51,18 +58,26 @@ def live_run(client: MlflowClient, experiment_id: str, model: tuple[str, str, st
     return str(run.info.run_id)
 
 
+def last_logged(
+    client: MlflowClient, experiment: str, model: tuple[str, str, str]
+) -> tuple[str, int]:
+    """The live run of `model` and the last step it holds (-1: none)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(client.tracking_uri)  # open_experiment asks the global store
+    run_id = live_run(client, open_experiment(client, f"{experiment}-live"), model)
+    logged = client.get_metric_history(run_id, PREFIX + "rows")
+    return run_id, max((m.step for m in logged), default=-1)
+
+
 def log_steps(
     client: MlflowClient, experiment: str, model: tuple[str, str, str], series: pd.DataFrame
 ) -> int:
     """Log the bars of `series` newer than the run's last step; returns how many bars."""
-    import mlflow
     from mlflow.entities import Metric
 
-    mlflow.set_tracking_uri(client.tracking_uri)
-    run_id = live_run(client, open_experiment(client, f"{experiment}-live"), model)
-    logged = client.get_metric_history(run_id, PREFIX + "rows")
-    last = max((m.step for m in logged), default=-1)
-    steps = (pd.DatetimeIndex(series["as_of"]).asi8 // 10**9).astype("int64")
+    run_id, last = last_logged(client, experiment, model)
+    steps = step_of(series["as_of"])
     new = series[steps > last]
     metrics = [
         Metric(PREFIX + key, float(value), int(step) * 1000, int(step))

@@ -24,10 +24,10 @@ from updown.serve.scoring import (
     ModelProfile,
     compute_features,
     last_bars,
-    load_booster,
     prepare_bars,
     score_bars,
     score_window,
+    served_booster,
     utc_times,
 )
 
@@ -81,7 +81,7 @@ def predict_latest(
     window = last_bars(prepare_bars(recent), history)
     feats = compute_features(window, params.features, params.data.interval)
     profile = model_profile(prices, model_text, params, run_id, window=(window, feats))
-    out = score_window(window, load_booster(model_text), params.features, profile, feats)
+    out = score_window(window, served_booster(model_text), params.features, profile, feats)
     as_of = pd.to_datetime(out["as_of"], utc=True, format="ISO8601")
     behind = bars_behind(as_of, as_of.max(), profile.interval)
     return out.assign(stale=behind > params.predict.max_staleness_bars)
@@ -124,7 +124,7 @@ def answer(
     if not (bars["ticker"] == ticker).any():
         when = f" at or before {as_of}" if as_of is not None else ""
         raise UpdownError(f"ticker {ticker}: no bars{when} in the data")
-    scored = score_bars(bars, load_booster(model_text), params.features, profile)
+    scored = score_bars(bars, served_booster(model_text), params.features, profile)
     row = scored[scored["ticker"] == ticker].iloc[0].to_dict()
     bar_time = pd.Timestamp(row["as_of"])
     reference = as_of if as_of is not None else pd.Timestamp(bars["timestamp"].max())

@@ -19,7 +19,7 @@ from updown.serve.scoring import (
     ModelProfile,
     compute_features,
     last_bars,
-    load_booster,
+    served_booster,
     utc_times,
 )
 
@@ -103,7 +103,7 @@ def model_profile(
 
     `window`: the last history_bars bars of every ticker of `prices` and their features, when
     the caller has them already (they are computed otherwise)."""
-    booster = load_booster(model_text)
+    booster = served_booster(model_text)
     names = list(booster.feature_name())
     interval, history = params.data.interval, params.predict.history_bars
     if prices.empty:

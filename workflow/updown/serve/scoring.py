@@ -13,6 +13,7 @@ the same bars give the same answer to the last bit, however much history a calle
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,13 @@ def load_booster(model_text: str) -> lgb.Booster:
         return lgb.Booster(model_str=model_text)
     except lgb.basic.LightGBMError as exc:
         raise UpdownError(f"model: cannot load the LightGBM text model: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def served_booster(model_text: str) -> lgb.Booster:
+    """load_booster for scoring, parsed once per model text: a loop scores with the same
+    model at every step, and predicting never changes a booster."""
+    return load_booster(model_text)
 
 
 def compute_features(panel: pd.DataFrame, cfg: FeaturesConfig, interval: str) -> pd.DataFrame:
