@@ -74,24 +74,32 @@ def ridge(
     return coef, my - float(mz @ coef)
 
 
+BLAS_THREADS = 2  # the count the committed results (headline.json) were fitted with
+
+
 def fit_linear(
     x: pd.DataFrame, y: pd.Series, task: str, c: float, weight: np.ndarray | None = None
 ) -> dict[str, Any]:
     """Standardised L2 linear model: logistic (C = c) or ridge (alpha = 1 / (2c), the same
     penalty on the summed loss). Missing values are filled with the training medians."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     fill = x.median().fillna(0.0)
     xf = x.fillna(fill)
     mean, scale = xf.mean(), xf.std(ddof=0).replace(0.0, 1.0)
     z = ((xf - mean) / scale).to_numpy()
-    if task == CLASSIFICATION:
-        clf = LogisticRegression(C=c, max_iter=2000)
-        clf.fit(z, y.to_numpy(), sample_weight=weight)
-        coef, intercept, kind = clf.coef_[0], float(clf.intercept_[0]), "logistic"
-    else:
-        coef, intercept = ridge(z, y.to_numpy(dtype=float), 1.0 / (2.0 * c), weight)
-        kind = "ridge"
+    # The fit's sums depend on how BLAS splits them across threads, and the thread count on who
+    # runs train: Snakemake sets OPENBLAS_NUM_THREADS to the job's threads, DVC leaves it to the
+    # core count. A fixed count gives the same coefficients under either, on any machine.
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        if task == CLASSIFICATION:
+            clf = LogisticRegression(C=c, max_iter=2000)
+            clf.fit(z, y.to_numpy(), sample_weight=weight)
+            coef, intercept, kind = clf.coef_[0], float(clf.intercept_[0]), "logistic"
+        else:
+            coef, intercept = ridge(z, y.to_numpy(dtype=float), 1.0 / (2.0 * c), weight)
+            kind = "ridge"
     return {
         "kind": kind,
         "features": list(x.columns),
