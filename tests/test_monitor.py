@@ -192,8 +192,42 @@ def test_feature_drift_flags_the_shifted_feature_beyond_sampling_noise_only() ->
     drift = feature_drift(features, train_end, 50, 0.25)
     assert drift["drifted"] == ["shifted"]
     assert drift["train_rows"] == 400 and drift["recent_rows"] == 50
-    assert drift["psi"]["shifted"] > 1 and drift["psi"]["stable"] < 0.25 + drift["noise"]
+    assert drift["psi"]["shifted"] > 1
+    assert drift["psi"]["stable"] < 0.25 + drift["noise"]["stable"]
     live = with_drift(monitor(journal(panel()), panel(), {}, 20, 20), drift)
     assert any(
         a.startswith("feature drift: 1 feature(s)") and "shifted" in a for a in live["alerts"]
     )
+
+
+def _ar1(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
+    x = np.empty(n)
+    x[0] = rng.normal()
+    shocks = rng.normal(0, np.sqrt(1 - rho**2), n)
+    for i in range(1, n):
+        x[i] = rho * x[i - 1] + shocks[i]
+    return x
+
+
+def test_a_slow_stationary_feature_is_not_called_drifted_on_a_short_window() -> None:
+    # A 60-bar-like feature (lag-1 autocorrelation 0.99) spends any 20 bars in a narrow band:
+    # its PSI is far above the threshold plus the independent-rows noise, without any drift.
+    rng = np.random.default_rng(7)
+    days = pd.bdate_range("2010-01-01", periods=2000, tz="UTC")
+    slow = _ar1(rng, len(days), 0.99)
+    features = pd.DataFrame({"ticker": "A", "timestamp": days, "slow": slow.astype("float32")})
+    drift = feature_drift(features, days[1499].date(), 20, 0.25)
+    iid_noise = 9 * (1 / 20 + 1 / 1500)
+    assert drift["psi"]["slow"] > 0.25 + iid_noise  # the old rule would have alerted
+    assert drift["drifted"] == [] and drift["untestable"] == ["slow"]
+    assert drift["noise"]["slow"] > 10 * iid_noise
+
+
+def test_a_feature_that_stops_being_computed_drifts_however_slow_it_is() -> None:
+    rng = np.random.default_rng(8)
+    days = pd.bdate_range("2010-01-01", periods=800, tz="UTC")
+    slow = _ar1(rng, len(days), 0.99)
+    slow[-20:] = np.nan
+    features = pd.DataFrame({"ticker": "A", "timestamp": days, "slow": slow})
+    drift = feature_drift(features, days[599].date(), 20, 0.25)
+    assert drift["drifted"] == ["slow"] and drift["untestable"] == []

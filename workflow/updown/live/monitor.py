@@ -212,8 +212,8 @@ def with_drift(live: dict[str, Any], drift: dict[str, Any]) -> dict[str, Any]:
         more = f" and {len(drift['drifted']) - 8} more" if len(drift["drifted"]) > 8 else ""
         alerts.append(
             f"feature drift: {len(drift['drifted'])} feature(s) have a PSI above "
-            f"{drift['threshold']} (plus {drift['noise']:.2f} of sampling noise) over the last {live['window_bars']} bars against the training "
-            f"block: {shown}{more}"
+            f"{drift['threshold']} plus their sampling noise over the last {live['window_bars']} "
+            f"bars against the training block: {shown}{more}"
         )
     text = live["summary"]
     if drift["drifted"]:

@@ -94,15 +94,28 @@ def model_section(entry: dict[str, Any], series: pd.DataFrame | None, window: in
 def drift_section(drift: dict[str, Any] | None) -> str:
     if not drift:
         return ""
+    untestable = set(drift.get("untestable", []))
     rows = [
-        [n, v, "drifted" if n in drift["drifted"] else ""]
+        [
+            n,
+            v,
+            drift["noise"].get(n),
+            "drifted" if n in drift["drifted"] else "untestable" if n in untestable else "",
+        ]
         for n, v in list(drift["psi"].items())[:25]
     ]
+    slow = (
+        f" {len(untestable)} feature(s) move too slowly to judge on so few bars (less than one "
+        "effective row per bin): untestable, not stable."
+        if untestable
+        else ""
+    )
     return (
         f"<h2>Feature drift</h2><p>PSI of the last bars ({drift['recent_rows']} rows) against "
         f"the training block ({drift['train_rows']} rows); flagged above {drift['threshold']} "
-        f"plus {drift['noise']:.3f} of sampling noise. The 25 largest:</p>"
-        + _table(["feature", "PSI", ""], rows)
+        "plus each feature's sampling noise (from its effective rows: bar-to-bar "
+        f"autocorrelation counted).{slow} The 25 largest:</p>"
+        + _table(["feature", "PSI", "noise", ""], rows)
     )
 
 
