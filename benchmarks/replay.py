@@ -5,19 +5,23 @@ Each scenario copies the project, sets its params and times `updown replay` over
 the offline sample with the default schedule, `replay-sp500` on the S&P folder retraining every
 20 bars. The issue's targets (60 steps under 2 minutes on the sample, under 10 on the S&P folder,
 2 cores) are marked met or missed, and the replay's live figures (reports/live.json) are reported
-beside the first model's test-period figures. The copy is deleted afterwards.
+beside the first model's test-period figures. `replay-sample` then runs the replay's audit
+(updown.live.audit, as `updown replay --audit`): the issue's done-means checked on its 60-bar
+journal. The copy is deleted afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 START, END = "2018-06-01", "2018-08-24"  # 60 trading days
 TARGET_S = {"replay-sample": 120.0, "replay-sp500": 600.0}
+AUDITED = {"replay-sample"}
 SCENARIOS = tuple(TARGET_S)
 
 
@@ -34,6 +38,19 @@ def live_figures(folder: Path) -> dict[str, Any]:
             **{k: {"live": v["live"], "test": v["test"]} for k, v in judged.items()},
         }
     return {"models": out, "alerts": live["alerts"]}
+
+
+def audited(folder: Path) -> dict[str, Any]:
+    """The replay's audit (the issue's done-means) on its folder, and what it took."""
+    from updown.live.audit import audit
+
+    began = time.perf_counter()
+    checks = audit(folder)
+    return {
+        "ok": all(c.ok for c in checks),
+        "seconds": round(time.perf_counter() - began, 1),
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+    }
 
 
 def run_scenario(
@@ -66,6 +83,8 @@ def run_scenario(
         "target_met": done.wall_s < TARGET_S[name],
         "live": live_figures(folder),
     }
+    if name in AUDITED:
+        result["audit"] = audited(folder)
     shutil.rmtree(dest)
     return result
 
@@ -87,4 +106,11 @@ def render(name: str, result: dict[str, Any]) -> str:
             if isinstance(v, dict) and v["live"] is not None
         )
         lines.append(f"   version {model}: {figures['matured']} matured calls; {shown}")
+    if "audit" in result:
+        done = result["audit"]
+        lines.append(f"   audit ({done['seconds']:.0f} s): {'passed' if done['ok'] else 'FAILED'}")
+        lines += [
+            f"     {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}"
+            for c in done["checks"]
+        ]
     return "\n".join(lines)

@@ -153,6 +153,13 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
         ),
         ("--json", {"action": "store_true", "help": "print the answer as JSON"}),
         (
+            "--version",
+            {
+                "default": None,
+                "help": "with --ticker: answer with this registered version, not @champion",
+            },
+        ),
+        (
             "--journal",
             {"action": "store_true", "help": "with --ticker: also journal the call"},
         ),
@@ -188,6 +195,14 @@ OPTIONAL: dict[str, tuple[tuple[str, dict[str, object]], ...]] = {
             {
                 "default": None,
                 "help": "the replay's folder under replays/ (default: dates and params digest)",
+            },
+        ),
+        (
+            "--audit",
+            {
+                "action": "store_true",
+                "help": "then check the replay's journal, monitor and alias history (exit 1 "
+                "if a check fails)",
             },
         ),
     ),

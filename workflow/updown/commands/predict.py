@@ -1,6 +1,7 @@
 """`updown predict`: score the latest bar of every ticker (--out) and journal the calls, or
 answer for one (--ticker; journalled with --journal). With `mlflow.registered_model` set, the
-registry's @champion answers (updown.live.champion); otherwise models/model.txt."""
+registry's @champion answers (updown.live.champion), or the version --version names; otherwise
+models/model.txt."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from updown.config import load_params
+from updown.config import Params, load_params
 from updown.data.sources import get_fetch
 from updown.errors import UpdownError
 from updown.io import check_ticker, read_json, read_parquet, write_csv
 from updown.live.calls import predict_step
-from updown.live.champion import ServedModel, resolve_champion
+from updown.live.champion import ServedModel, resolve_champion, resolve_version
 from updown.live.journal import append_predictions, journal_rows
 from updown.serve.predict import answer, fetch_bars, parse_as_of
 from updown.serve.profile import model_profile
@@ -33,8 +34,10 @@ def _run_id(path: str | None) -> str:
 def run(a: argparse.Namespace) -> None:
     params = load_params(a.params)
     now = pd.Timestamp.now(tz="UTC")
+    if a.version and (a.journal or not a.ticker):
+        raise UpdownError("predict: --version answers a --ticker question, unjournalled")
     if a.ticker:
-        model = resolve_champion(params, a.model, _run_id(a.run), Path.cwd(), now)
+        model = served(a, params, now)
         row = answer_question(a, model)
         if a.journal:
             rows = journal_rows(pd.DataFrame([row]), model.params, model.identity, "champion", now)
@@ -57,6 +60,13 @@ def run(a: argparse.Namespace) -> None:
             row[value],
             " STALE" if row["stale"] else "",
         )
+
+
+def served(a: argparse.Namespace, params: Params, now: pd.Timestamp) -> ServedModel:
+    """The model that answers: --version, else the champion (or the model file)."""
+    if a.version:
+        return resolve_version(params, Path.cwd(), a.version)
+    return resolve_champion(params, a.model, _run_id(a.run), Path.cwd(), now)
 
 
 def answer_question(a: argparse.Namespace, model: ServedModel) -> dict:

@@ -1,5 +1,6 @@
 """`updown replay --start DATE --end DATE`: the live loop over history with a simulated clock,
-in `replays/<name>/` (updown.live.replay). Rerun the same command to resume a killed replay."""
+in `replays/<name>/` (updown.live.replay). Rerun the same command to resume a killed replay;
+--audit then checks what it did (updown.live.audit)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import time
 from pathlib import Path
 
 from updown.errors import UpdownError
-from updown.live.replay import replay
+from updown.live.audit import audit, render
+from updown.live.replay import replay, replay_folder
 
 log = logging.getLogger("updown")
 
@@ -32,3 +34,9 @@ def run(a: argparse.Namespace) -> None:
     for n, did in enumerate(replay(Path.cwd(), start, end, a.cores, a.name), 1):
         log.info("step %d: %s", n, ", ".join(f"{k} {v}" for k, v in did.items()))
     log.info("replay done in %.1f s", time.perf_counter() - began)
+    if a.audit:
+        checks = audit(replay_folder(Path.cwd(), start, end, a.name))
+        for line in render(checks):
+            print(line)
+        if not all(c.ok for c in checks):
+            raise UpdownError("replay --audit: a check failed (see above)")

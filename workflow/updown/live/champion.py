@@ -197,3 +197,18 @@ def resolve_champion(
         ) from exc
     log.info("predicting with %s (run %s)", served.source, served.run_id)
     return served
+
+
+def resolve_version(params: Params, root: Path, number: str) -> ServedModel:
+    """Registered version `number` of mlflow.registered_model, whatever its aliases (`updown
+    predict --version`: what an earlier champion or a challenger answers)."""
+    found = client_for(params, root)
+    name = params.mlflow.registered_model
+    if found is None or not name:
+        raise UpdownError("--version: needs mlflow.registered_model and its MLflow store")
+    client, uri = found
+    try:
+        version = client.get_model_version(str(name), str(number))
+    except Exception as exc:  # MLflow raises its own types for a missing version
+        raise UpdownError(f"--version: {name} has no version {number}") from exc
+    return download_version(client, uri, version, params, alias="")

@@ -40,17 +40,19 @@ def with_outcomes(journal: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
     out["outcome_at"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for (entry, horizon), rows in out.groupby(["entry", "horizon"], sort=True):
         realised, end = forward_returns(panel, str(entry), int(horizon))
+        # `.array`, not `.to_numpy()`: a zoned time column would become an object array of
+        # Timestamps, which cost most of a step's monitor on the S&P folder's panel.
         known = pd.DataFrame(
             {
                 "ticker": panel["ticker"].astype("str").to_numpy(),
-                "as_of": _utc_ns(panel["timestamp"]).to_numpy(),
+                "as_of": _utc_ns(panel["timestamp"]).array,
                 "realised": realised.to_numpy("float64"),
-                "outcome_at": _utc_ns(end).to_numpy(),
+                "outcome_at": _utc_ns(end).array,
             }
         )
         joined = rows[["ticker", "as_of"]].merge(known, on=["ticker", "as_of"], how="left")
         out.loc[rows.index, "realised"] = joined["realised"].to_numpy()
-        out.loc[rows.index, "outcome_at"] = joined["outcome_at"].to_numpy()
+        out.loc[rows.index, "outcome_at"] = joined["outcome_at"].array
     return out
 
 

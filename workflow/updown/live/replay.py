@@ -10,6 +10,12 @@ A replay works in its own folder (`replays/<name>/`, git-ignored): its params.ya
 with data.end at the clock, the registry on, paths pointing where they did), its pipeline
 outputs, MLflow store and journal. The first model is trained on the bars up to --start. The
 loop's ledger makes a killed replay resume: rerun the same command.
+
+A csv source is copied once into the replay's folder as Parquet (`source/`, the files' tables as
+read, their timestamps parsed), and the replay's params point data.csv there: each retrain's
+acquire (the pipeline's own stage) then reads the copy, which gives the same bars as the CSV
+files in a fraction of the time (the S&P folder: about 9 s of CPU down to 2). Acquire runs as
+at most `--cores` jobs: each is a process whose start-up costs more than its share of files.
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ from typing import Any
 
 import pandas as pd
 
-from updown.config import Params, build_params
+from updown.config import CsvConfig, Params, build_params
 from updown.data.clock import up_to
 from updown.data.sources import get_fetch
+from updown.data.sources.csv_folder import read_table, source_file
+from updown.data.sources.normalise import to_utc_timestamps
 from updown.data.validate import validate_all
 from updown.errors import UpdownError
+from updown.io import write_parquet, write_text
 from updown.live.loop import STEP, Loop, loop_ledger, step
 from updown.live.retrain import HEADER, clock_params
 from updown.safe_yaml import read_yaml
@@ -39,6 +48,7 @@ from updown.sweep.runner import localised, prepare
 log = logging.getLogger(__name__)
 
 REPLAYS = "replays"
+SOURCE, COPIED = "source", ".copied"  # the csv source's copy; written last, once it is whole
 #: The registered model a replay uses when params.yaml names none.
 DEFAULT_MODEL = "updown"
 
@@ -50,6 +60,12 @@ def replay_name(raw: dict[str, Any], start: dt.date, end: dt.date) -> str:
     return f"{start}_{end}_{digest[:8]}"
 
 
+def replay_folder(project: Path, start: dt.date, end: dt.date, name: str | None) -> Path:
+    """Where the replay of `project`'s params.yaml from `start` to `end` works."""
+    user = read_yaml(project / "params.yaml")
+    return project / REPLAYS / (name or replay_name(user, start, end))
+
+
 def replay_params(raw: dict[str, Any], folder: Path, project: Path) -> dict[str, Any]:
     """The user's params as a replay in `folder` runs them: the csv folder where it was, the
     replay's own MLflow store and journal, and a registered model (the loop needs aliases)."""
@@ -59,6 +75,54 @@ def replay_params(raw: dict[str, Any], folder: Path, project: Path) -> dict[str,
     mlflow["tracking_uri"] = f"sqlite:///{here / 'mlflow.db'}"
     mlflow["registered_model"] = mlflow["registered_model"] or DEFAULT_MODEL
     out["monitor"]["journal"] = str(here / "journal")
+    return out
+
+
+def copied_table(path: Path, cfg: CsvConfig) -> pd.DataFrame:
+    """A source file's table as read, its timestamp column parsed as acquire would parse it
+    (when all of it parses): read back from Parquet it gives the same bars, minus the parsing."""
+    table = read_table(path, cfg)
+    names = [str(c).strip() for c in table.columns]
+    theirs = cfg.columns.get("timestamp")
+    if not theirs or names.count(theirs) != 1:
+        return table
+    at = names.index(theirs)
+    try:
+        parsed = to_utc_timestamps(table.iloc[:, at], cfg.timezone, cfg.dayfirst, cfg.date_format)
+    except ValueError:  # an unknown zone: acquire names it
+        return table
+    # Parquet stores seconds as milliseconds: such a column (an empty file's) is left as text.
+    if parsed is not None and parsed.dt.unit != "s":
+        table = table.copy()
+        table.isetitem(at, parsed)
+    return table
+
+
+def copy_source(params: Params, to: Path) -> bool:
+    """Copy the csv source of `params` into `to` as Parquet, once (a resumed replay finds it);
+    False when there is nothing to gain (not a csv source, or Parquet files already) or a file
+    will not copy (the replay then reads the source itself, and acquire names the problem)."""
+    cfg = params.data
+    if cfg.source != "csv" or cfg.csv.pattern.endswith(".parquet"):
+        return False
+    if (to / COPIED).is_file():
+        return True
+    try:
+        for ticker in cfg.tickers:
+            table = copied_table(source_file(cfg.csv, ticker), cfg.csv)
+            write_parquet(table, to / f"{ticker}.parquet")
+    except (UpdownError, ValueError, TypeError, OSError) as exc:
+        log.warning("replay: reading the csv source itself (%s)", exc)
+        return False
+    write_text(f"{cfg.csv.path}\n", to / COPIED)
+    return True
+
+
+def with_copied_source(raw: dict[str, Any], to: Path, cores: int) -> dict[str, Any]:
+    """The replay's params reading the source's copy in `to`, acquired by at most `cores` jobs."""
+    out = copy.deepcopy(raw)
+    out["data"]["csv"] |= {"path": str(to.resolve()), "pattern": "{ticker}.parquet"}
+    out["data"]["acquire_jobs"] = max(1, min(int(out["data"]["acquire_jobs"]), cores))
     return out
 
 
@@ -127,10 +191,13 @@ def replay(
 ) -> Iterator[dict[str, str]]:
     """Run (or resume) the replay; yields what each step did."""
     user = read_yaml(project / "params.yaml")
-    folder = project / REPLAYS / (name or replay_name(user, start, end))
+    folder = replay_folder(project, start, end, name)
     raw = replay_params(user, folder, project)
     params = build_params(raw, source=str(project / "params.yaml"))
     check_source(params)
+    if copy_source(params, folder / SOURCE):
+        raw = with_copied_source(raw, folder / SOURCE, cores)
+        params = build_params(raw, source=str(project / "params.yaml"))
     frames = read_source(params, end)
     times = clocks(frames, start, end)
     if not times:
