@@ -26,6 +26,7 @@ import pandas as pd
 from updown.config import ValidateConfig
 from updown.contract import PRICE_COLUMNS, PRICES_COLUMNS, RAW_COLUMNS, SEGMENT
 from updown.data.sources.normalise import describe_timestamp_problem
+from updown.data.validate_clean import CleanTickers, clean_tickers
 from updown.errors import UpdownError
 from updown.panel import gap_segments
 
@@ -285,6 +286,24 @@ def validate_ticker(
     return bars, report
 
 
+def clean_ticker(
+    raw: pd.DataFrame, ticker: str, clean: CleanTickers
+) -> tuple[pd.DataFrame, TickerReport]:
+    """What validate_ticker returns for a ticker clean_tickers found clean, without its checks."""
+    bars = raw[list(RAW_COLUMNS)].reset_index(drop=True)
+    bars[SEGMENT] = clean.segments[ticker]
+    report = TickerReport(
+        ticker=ticker,
+        origin=str(raw.attrs.get("origin", "?")),
+        rows_in=len(raw),
+        rows_out=len(raw),
+        zero_volume_rows=clean.zero_volume_rows[ticker],
+        gaps=clean.gaps[ticker],
+        jumps=clean.jumps[ticker],
+    )
+    return bars, report
+
+
 def _check_volume(
     bars: pd.DataFrame, ticker: str, cfg: ValidateConfig, report: TickerReport
 ) -> None:
@@ -332,8 +351,15 @@ def validate_all(
         reports[ticker] = TickerReport(
             ticker=ticker, origin=reason, status="dropped", problems=[f"no raw file: {reason}"]
         ).as_dict()
+    clean = clean_tickers(raw, cfg)
     for ticker in sorted(raw):
         frame = raw[ticker]
+        if ticker in clean.segments:
+            bars, report = clean_ticker(frame, ticker, clean)
+            bars.insert(0, "ticker", ticker)
+            kept.append(bars)
+            reports[ticker] = report.as_dict()
+            continue
         partial = TickerReport(ticker=ticker, origin="?")
         try:
             bars, report = validate_ticker(frame, ticker, cfg, partial)
