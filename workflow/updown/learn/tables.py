@@ -102,31 +102,14 @@ def row_batches(table: pd.DataFrame, rows: np.ndarray, names: list[str], batch: 
     if not (matrix.dtype == dtype and np.shares_memory(matrix, columns[0])):
         matrix = None
 
-    def as_doubles(picked: np.ndarray) -> np.ndarray:
-        """The rows `picked` as doubles, each value converted as a single row's would be."""
-        if matrix is not None:
-            return matrix[picked].astype(np.float64)
-        out = np.empty((len(picked), len(columns)), dtype=np.float64)
-        for j, column in enumerate(columns):
-            out[:, j] = column[picked]
-        return out
-
     class Rows(lgb.Sequence):
         batch_size = batch
-        # LightGBM's binning sample, gathered in one call (prefetch); else row by row.
-        sample: dict[int, np.ndarray] | None = None
 
         def __len__(self) -> int:
             return len(rows)
 
-        def prefetch(self, positions: np.ndarray) -> None:
-            """Gather the rows at `positions` (LightGBM's binning sample, which it then asks for
-            one at a time) in one call: 200k single-row gathers cost a second and more."""
-            self.sample = dict(zip(positions.tolist(), as_doubles(rows[positions]), strict=True))
-
         def __getitem__(self, idx: Any) -> np.ndarray:
             if isinstance(idx, slice):
-                self.sample = None  # the batches come after the sample: it is no longer asked for
                 picked = rows[idx]
                 if matrix is not None:
                     return np.ascontiguousarray(matrix[picked])
@@ -136,44 +119,12 @@ def row_batches(table: pd.DataFrame, rows: np.ndarray, names: list[str], batch: 
                 return out
             if isinstance(idx, list):
                 return np.stack([self[i] for i in idx])
-            if self.sample is not None and int(idx) in self.sample:
-                return self.sample[int(idx)]
             row = rows[int(idx)]  # LightGBM's binning sample, which it wants as doubles
             if matrix is not None:
                 return matrix[row].astype(np.float64)
             return np.array([column[row] for column in columns], dtype=np.float64)
 
     return Rows()
-
-
-def binned(
-    seq: Any,
-    label: np.ndarray,
-    names: list[str],
-    params: dict[str, Any],
-    weight: np.ndarray | None = None,
-    reference: Any = None,
-) -> Any:
-    """The lgb.Dataset of `seq` (row_batches), constructed now rather than inside lgb.train,
-    with the parameters lgb.train would construct it with (`params`, and the binning sample's
-    seed), so the same bins and trees; the binning sample is gathered in one call."""
-    import lightgbm as lgb
-
-    data = lgb.Dataset(
-        seq,
-        label,
-        weight=weight,
-        feature_name=names,
-        params={**params, **sampling_seed(params)},
-        reference=reference,
-        free_raw_data=True,
-    )
-    data.pandas_categorical = []  # no categorical features, as LightGBM records for a frame
-    # The indices LightGBM's own sampling draws (the same call, the same parameters).
-    sample_indices = getattr(data, "_create_sample_indices", None)
-    if reference is None and sample_indices is not None and hasattr(seq, "prefetch"):
-        seq.prefetch(sample_indices(total_nrow=len(seq)))
-    return data.construct()
 
 
 def sampling_seed(params: dict[str, Any]) -> dict[str, int]:

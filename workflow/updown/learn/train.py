@@ -10,7 +10,6 @@ The last fold's model, the one trained on the most recent data, is the deployed 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ from updown.errors import UpdownError
 from updown.learn.baselines import fit_baselines
 from updown.learn.split import make_folds
 from updown.learn.summary import FoldSummary, TrainingSummary
-from updown.learn.tables import binned, row_batches
+from updown.learn.tables import row_batches, sampling_seed
 from updown.learn.uniqueness import uniqueness_weights
 from updown.progress import Progress
 
@@ -234,23 +233,30 @@ def fit_fold(
     # pandas slice, then LightGBM's own matrix) would hold the training block twice more, which a
     # large panel cannot afford. Same bins, same trees as from the sliced frames.
     params = lightgbm_params(cfg, objective, metric)
+    # Fitted before LightGBM holds its bins, so the two never take memory at the same time.
     fitted_rows = baseline_rows(train_rows, cfg.baseline_max_rows)
     weight = sample_weights(table, train_rows, cfg, horizon, entry_offset)
     fitted_weight = None if weight is None else weight[np.searchsorted(train_rows, fitted_rows)]
+    baselines = fit_baselines(
+        table.iloc[fitted_rows], names, task, cfg.linear_c, weight=fitted_weight
+    )
     y = table["label"].to_numpy()
-    # The baselines are fitted in a thread while LightGBM bins the blocks: their BLAS calls and
-    # LightGBM's C++ both release the GIL, so the Python parts of each (LightGBM's binning
-    # sample, the fit's steps) run beside the other's native code. Neither result depends on
-    # the other or on timing (fixed BLAS threads; bins from a seeded sample).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        fitted = pool.submit(
-            fit_baselines, table.iloc[fitted_rows], names, task, cfg.linear_c, fitted_weight
-        )
-        dtrain = binned(row_batches(table, train_rows, names), y[train_rows], names, params, weight)
-        dvalid = binned(
-            row_batches(table, valid_rows, names), y[valid_rows], names, params, reference=dtrain
-        )
-        baselines = fitted.result()
+    dtrain = lgb.Dataset(
+        row_batches(table, train_rows, names),
+        y[train_rows],
+        weight=weight,
+        feature_name=names,
+        params=sampling_seed(params),
+        free_raw_data=True,
+    )
+    dtrain.pandas_categorical = []  # no categorical features, as LightGBM records for a frame
+    dvalid = lgb.Dataset(
+        row_batches(table, valid_rows, names),
+        y[valid_rows],
+        feature_name=names,
+        params=sampling_seed(params),
+        reference=dtrain,
+    )
     history: dict[str, dict[str, list[float]]] = {}
     desc = f"boosting fold {fold}" if walk_forward else "boosting"
     # A bar on a terminal; in the log one line as boosting starts and one as it ends.
