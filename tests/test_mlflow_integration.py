@@ -142,6 +142,11 @@ def test_each_run_holds_metrics_loss_curves_artifacts_models_datasets_and_lineag
             experiment_ids=[r.info.experiment_id], filter_string=f"source_run_id = '{rid}'"
         )
         assert sorted(m.name for m in models) == ["lightgbm", "model"]
+        # Each model carries the run's step-0 metrics (the model pages' metrics), not the curve.
+        for m in models:
+            linked = {x.key: x.value for x in m.metrics or []}
+            assert {k: linked.get(k) for k in expected} == expected
+            assert "train_loss" not in linked
         with tracking(two_runs):
             for m in ("model", "lightgbm"):
                 info = mlflow.models.get_model_info(f"runs:/{rid}/{m}")

@@ -25,6 +25,7 @@ import pytest
 from conftest import run
 from hostile import REPO, error_line, fingerprint, updown, write_params
 from test_source_yfinance import FakeYahoo, data_cfg, yahoo  # noqa: F401 (yahoo: fixture)
+from updown.config import load_params
 from updown.dag.acquire_jobs import acquire_jobs
 from updown.data.sources.yahoo import fetch
 from updown.io import write_parquet
@@ -119,7 +120,13 @@ def test_unreachable_yahoo_keeps_previous_snapshots_under_snakemake_and_dvc(
     assert "Connection refused" in done.stderr or "Could not connect" in done.stderr
     assert fingerprint(project, "data/raw") == before
 
-    (aapl_job,) = [job for job, tickers in acquire_jobs(TICKERS, 16).items() if "AAPL" in tickers]
+    (aapl_job,) = [
+        job
+        for job, tickers in acquire_jobs(
+            TICKERS, load_params(project / "params.yaml").data.acquire_jobs
+        ).items()
+        if "AAPL" in tickers
+    ]
     done = run(
         ["dvc", "repro", "--single-item", aapl_job],
         project,
