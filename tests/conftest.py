@@ -11,6 +11,7 @@ that many modules share, `built_sample_project`, is built once per run for all w
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -150,6 +151,40 @@ def built_sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_once(tmp_path_factory, "built", _build_sample_project)
 
 
+# The train params `two_runs` changes for its second run.
+TRAIN_CHANGES = {"train.learning_rate": 0.1, "train.num_leaves": 7}
+
+
+def copy_without_store(built: Path, dest: Path) -> Path:
+    """A copy of the built project with no MLflow store: its runs land in the copy only."""
+    shutil.copytree(
+        built,
+        dest,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("mlflow.db*", "mlruns"),
+        dirs_exist_ok=True,
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def two_runs(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built project without its store, its result logged, then the pipeline rerun with
+    TRAIN_CHANGES and MLFLOW_RUN_ID pointing at the first run (resuming it would clash with its
+    params): two runs in the copy's own store. Built once per run (test_mlflow_integration and
+    test_mlflow_ui_browser); do not modify it (its MLflow artifacts are in its mlruns/, which
+    the runs of a copy's store also point at)."""
+
+    def build(p: Path) -> None:
+        copy_without_store(built_sample_project, p)
+        run(["snakemake", "--cores", "2", "--forcerun", "track"], p)
+        first = json.loads((p / "reports/mlflow_run.json").read_text())["run_id"]
+        set_params(p, TRAIN_CHANGES)
+        run(["snakemake", "--cores", "2"], p, env=project_env({"MLFLOW_RUN_ID": first}))
+
+    return built_once(tmp_path_factory, "two_runs", build)
+
+
 @pytest.fixture(scope="session")
 def sp500_dir() -> Path:
     if not SHARED_SP500.is_dir():
@@ -187,7 +222,8 @@ LONGEST_FIRST = [
     "tests/test_cluster_executor.py",  # 191
     "tests/test_code_deps.py",  # 187
     "tests/test_dvc_experiments.py",  # 180
-    "tests/test_mlflow_ui_browser.py",  # 170
+    "tests/test_mlflow_ui_browser.py",  # 170 before it shared two_runs: keep it after
+    # test_mlflow_integration, which builds two_runs early, so that it never waits for it
     "tests/test_benchmarks_smoke.py",  # 168
     "tests/test_mlflow_server.py",  # 165
     "tests/robustness/test_security.py",  # 147

@@ -17,19 +17,9 @@ import lightgbm as lgb
 import pandas as pd
 import pytest
 import yaml
-from conftest import project_env, run, set_params
+from conftest import TRAIN_CHANGES, copy_without_store, run, set_params
 
 pytestmark = [pytest.mark.integration]
-
-TRAIN_CHANGES = {"train.learning_rate": 0.1, "train.num_leaves": 7}
-
-
-def copy_without_store(built: Path, dest: Path) -> Path:
-    """A copy of the built project with no MLflow store: its runs land in the copy only."""
-    shutil.copytree(
-        built, dest, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db*", "mlruns")
-    )
-    return dest
 
 
 def client_for(project: Path) -> Any:
@@ -81,18 +71,6 @@ def numbers(tree: Any, prefix: str = "") -> dict[str, float]:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def two_runs(built_sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The pipeline's result logged, then the pipeline rerun with other train params, with
-    MLFLOW_RUN_ID pointing at the first run (resuming it would clash with its params)."""
-    p = copy_without_store(built_sample_project, tmp_path_factory.mktemp("two_runs") / "project")
-    run(["snakemake", "--cores", "2", "--forcerun", "track"], p)
-    first = json.loads((p / "reports/mlflow_run.json").read_text())["run_id"]
-    set_params(p, TRAIN_CHANGES)
-    run(["snakemake", "--cores", "2"], p, env=project_env({"MLFLOW_RUN_ID": first}))
-    return p
 
 
 def test_two_pipeline_runs_are_two_runs_whose_params_differ_exactly_in_the_changed_keys(

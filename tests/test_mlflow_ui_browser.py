@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, project_env, run, set_params
+from conftest import BIN, project_env
 from test_mlflow_server import free_port, server_process
 
 pytestmark = [
@@ -51,21 +51,17 @@ def rendered_page(chromium: str, url: str, profile: Path) -> str:
 
 
 def test_make_ui_lists_the_runs_of_the_experiment_in_a_real_browser(
-    built_sample_project: Path, tmp_path: Path, chromium: str
+    two_runs: Path, tmp_path: Path, chromium: str
 ) -> None:
     from mlflow import MlflowClient
 
+    # Two distinct results in the project's own store (an identical one would link to the
+    # first): test_mlflow_integration's, built once per run. The UI lists the runs from the
+    # copied store; the artifacts stay where the runs point, in two_runs/mlruns.
     p = tmp_path / "project"
     shutil.copytree(
-        built_sample_project,
-        p,
-        symlinks=True,
-        ignore=shutil.ignore_patterns("mlflow.db*", "mlruns"),
+        two_runs, p, symlinks=True, ignore=shutil.ignore_patterns("mlruns", ".snakemake")
     )
-    # Two distinct results in the copy's own store (an identical one would link to the first).
-    run(["snakemake", "--cores", "2", "--forcerun", "track"], p)
-    set_params(p, {"train.learning_rate": 0.1})
-    run(["snakemake", "--cores", "2"], p)
     client = MlflowClient(tracking_uri=f"sqlite:///{p / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("updown")
     names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
