@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import project_env
+from updown.config import load_params
+from updown.dag.acquire_jobs import acquire_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
@@ -51,13 +53,17 @@ def test_tiny_bench_run_measures_every_stage_and_writes_the_report(tmp_path: Pat
     sc = report["scenarios"]["synthetic"]
 
     assert set(sc["stages"]) == STAGES
-    assert sc["stages"]["acquire"]["processes"] == 3
+    # one acquire process per non-empty hash bucket of the 3 tickers (data.acquire_jobs)
+    jobs = acquire_jobs(
+        [f"SYN{i:04d}" for i in range(3)], load_params(REPO / "params.yaml").data.acquire_jobs
+    )
+    assert sc["stages"]["acquire"]["processes"] == len(jobs)
     for name, stage in sc["stages"].items():
         assert stage["failed"] == 0, name
         assert stage["wall_s"] > 0 and stage["cpu_s"] > 0 and stage["max_rss_mb"] > 10, name
     assert sc["panel_rows"] == sc["raw_rows"] == sc["stages"]["features"]["rows"] > 0
     assert sc["features"] >= 14
-    assert sc["end_to_end"]["stage_processes"] == 10
+    assert sc["end_to_end"]["stage_processes"] == len(jobs) + 7  # and the 7 other stages
 
     assert sc["noop_snakemake"]["stage_processes"] == 0
     assert sc["dvc"]["noop_stage_processes"] == 0
