@@ -49,6 +49,8 @@ def test_whole_folder_runs_end_to_end_dropping_the_bad_file(new_project, sp500_d
             # what is proven is that every stage runs on the whole folder, not the model:
             # 10 rounds instead of 100 save a minute of the suite's CPU
             "train.num_boost_round": 10,
+            "train.baseline_max_rows": 50000,  # ~116 linear weights need no more here
+            "evaluate.bootstrap.resamples": 200,
         },
     )
     run(["snakemake", "--cores", "2"], project, timeout=1800)
