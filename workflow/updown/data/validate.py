@@ -26,7 +26,7 @@ import pandas as pd
 from updown.config import ValidateConfig
 from updown.contract import PRICE_COLUMNS, PRICES_COLUMNS, RAW_COLUMNS, SEGMENT
 from updown.data.sources.normalise import describe_timestamp_problem
-from updown.data.validate_clean import CleanTickers, clean_tickers
+from updown.data.validate_clean import clean_bars, clean_tickers
 from updown.errors import UpdownError
 from updown.panel import gap_segments
 
@@ -286,24 +286,6 @@ def validate_ticker(
     return bars, report
 
 
-def clean_ticker(
-    raw: pd.DataFrame, ticker: str, clean: CleanTickers
-) -> tuple[pd.DataFrame, TickerReport]:
-    """What validate_ticker returns for a ticker clean_tickers found clean, without its checks."""
-    bars = raw[list(RAW_COLUMNS)].reset_index(drop=True)
-    bars[SEGMENT] = clean.segments[ticker]
-    report = TickerReport(
-        ticker=ticker,
-        origin=str(raw.attrs.get("origin", "?")),
-        rows_in=len(raw),
-        rows_out=len(raw),
-        zero_volume_rows=clean.zero_volume_rows[ticker],
-        gaps=clean.gaps[ticker],
-        jumps=clean.jumps[ticker],
-    )
-    return bars, report
-
-
 def _check_volume(
     bars: pd.DataFrame, ticker: str, cfg: ValidateConfig, report: TickerReport
 ) -> None:
@@ -337,6 +319,23 @@ def _check_volume(
     )
 
 
+def _notes(silent: list[str], split: dict[str, int], cfg: ValidateConfig) -> list[str]:
+    """For the report (and for anyone wondering where the volume features went)."""
+    notes = []
+    if silent:
+        notes.append(
+            f"volume features off for the whole run: {_listed(silent)} "
+            f"{'has' if len(silent) == 1 else 'have'} no volume (validate.zero_volume: "
+            "drop_features)"
+        )
+    if split:
+        notes.append(
+            f"split at gaps longer than validate.max_gap_days={cfg.max_gap_days}, no label or "
+            "window spanning one: " + _listed([f"{t} ({n} segments)" for t, n in split.items()])
+        )
+    return notes
+
+
 def validate_all(
     raw: dict[str, pd.DataFrame], cfg: ValidateConfig, missing: dict[str, str] | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -354,15 +353,13 @@ def validate_all(
     clean = clean_tickers(raw, cfg)
     for ticker in sorted(raw):
         frame = raw[ticker]
-        if ticker in clean.segments:
-            bars, report = clean_ticker(frame, ticker, clean)
-            bars.insert(0, "ticker", ticker)
-            kept.append(bars)
-            reports[ticker] = report.as_dict()
-            continue
         partial = TickerReport(ticker=ticker, origin="?")
         try:
-            bars, report = validate_ticker(frame, ticker, cfg, partial)
+            if ticker in clean.segments:
+                bars, fields = clean_bars(frame, ticker, clean)
+                report = TickerReport(ticker=ticker, **fields)
+            else:
+                bars, report = validate_ticker(frame, ticker, cfg, partial)
         except TickerProblem as exc:
             origin = frame.attrs.get("origin", "?")
             policy = cfg.policy_for(ticker)
@@ -397,18 +394,7 @@ def validate_all(
     kept_reports = {t: r for t, r in reports.items() if r["status"] == "ok"}
     silent = [t for t, r in kept_reports.items() if r["volume"] != "ok"]
     split = {t: r["segments"] for t, r in kept_reports.items() if r["segments"] > 1}
-    notes = []  # for the report (and for anyone wondering where the volume features went)
-    if silent:
-        notes.append(
-            f"volume features off for the whole run: {_listed(silent)} "
-            f"{'has' if len(silent) == 1 else 'have'} no volume (validate.zero_volume: "
-            "drop_features)"
-        )
-    if split:
-        notes.append(
-            f"split at gaps longer than validate.max_gap_days={cfg.max_gap_days}, no label or "
-            "window spanning one: " + _listed([f"{t} ({n} segments)" for t, n in split.items()])
-        )
+    notes = _notes(silent, split, cfg)
     summary = {
         "tickers_in": len(reports),
         "tickers_kept": len(kept),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from updown.config import ValidateConfig
-from updown.contract import PRICE_COLUMNS, RAW_COLUMNS
+from updown.contract import PRICE_COLUMNS, RAW_COLUMNS, SEGMENT
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,23 @@ def clean_tickers(raw: dict[str, pd.DataFrame], cfg: ValidateConfig) -> CleanTic
         ]
         out.zero_volume_rows[t] = int(zero[i])
     return out
+
+
+def clean_bars(
+    raw: pd.DataFrame, ticker: str, clean: CleanTickers
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """What validate_ticker returns for a clean ticker: its bars with their segments, and its
+    report's fields (a TickerReport's but the ticker)."""
+    bars = raw[list(RAW_COLUMNS)].reset_index(drop=True)
+    bars[SEGMENT] = clean.segments[ticker]
+    return bars, {
+        "origin": str(raw.attrs.get("origin", "?")),
+        "rows_in": len(raw),
+        "rows_out": len(raw),
+        "zero_volume_rows": clean.zero_volume_rows[ticker],
+        "gaps": clean.gaps[ticker],
+        "jumps": clean.jumps[ticker],
+    }
 
 
 def _utc_ns(stamps: pd.Series) -> np.ndarray:
