@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from updown.contract import PRICE_COLUMNS
-from updown.data.validate import bad_row_mask, rows_all_pass
+from updown.data.bad_rows import bad_row_mask, rows_all_pass
 
 
 def bars(n: int = 30) -> pd.DataFrame:

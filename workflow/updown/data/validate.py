@@ -25,6 +25,7 @@ import pandas as pd
 
 from updown.config import ValidateConfig
 from updown.contract import PRICE_COLUMNS, PRICES_COLUMNS, RAW_COLUMNS, SEGMENT
+from updown.data.bad_rows import bad_row_mask
 from updown.data.sources.normalise import describe_timestamp_problem
 from updown.data.validate_clean import clean_bars, clean_tickers
 from updown.errors import UpdownError
@@ -142,62 +143,6 @@ def check_structure(raw: pd.DataFrame) -> None:
             f"timestamps are not in increasing order ({ts.iloc[pos].isoformat()} at row {pos} "
             f"follows {ts.iloc[pos - 1].isoformat()})"
         )
-
-
-def bad_row_mask(bars: pd.DataFrame) -> pd.Series:
-    """Rows that break high >= max(open, close) >= min(open, close) >= low > 0, volume >= 0, or
-    hold NaN or an infinite value."""
-    import pandera.pandas as pa
-
-    # pandera's comparisons let +inf through (inf >= inf), and inf poisons every return after it.
-    values = bars[list(PRICE_COLUMNS)]
-    array = values.to_numpy()
-    infinite = pd.Series(~np.isfinite(array).all(axis=1), index=bars.index)
-    infinite &= values.notna().all(axis=1)
-    if rows_all_pass(values, array):
-        return infinite  # the schema below would pass: its lazy validation is validate's cost
-
-    ohlc_ok = pa.Check(
-        lambda df: (
-            (df["high"] >= df[["open", "close"]].max(axis=1))
-            & (df[["open", "close"]].min(axis=1) >= df["low"])
-            & (df["low"] > 0)
-        ),
-        error="high >= max(open, close) >= min(open, close) >= low > 0",
-    )
-    schema = pa.DataFrameSchema(
-        {
-            "open": pa.Column(float, nullable=False),
-            "high": pa.Column(float, nullable=False),
-            "low": pa.Column(float, nullable=False),
-            "close": pa.Column(float, nullable=False),
-            "adj_close": pa.Column(float, pa.Check.gt(0), nullable=False),
-            "volume": pa.Column(float, pa.Check.ge(0), nullable=False),
-        },
-        checks=[ohlc_ok],
-    )
-    try:
-        schema.validate(bars, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        index = pd.to_numeric(cases["index"], errors="coerce").dropna().astype(int)
-        mask = pd.Series(False, index=bars.index)
-        mask.loc[mask.index.intersection(index.unique())] = True
-        return mask | infinite
-    return infinite
-
-
-def rows_all_pass(values: pd.DataFrame, array: np.ndarray) -> bool:
-    """Whether bad_row_mask's schema passes every row of `values` (the price columns; `array`
-    their values): float64 columns, none NaN, every rule held (a NaN fails each comparison,
-    so any doubt falls through to the schema)."""
-    if not (values.dtypes == np.float64).all():
-        return False
-    o, h, lo, c, adj, volume = array.T
-    with np.errstate(invalid="ignore"):
-        ok = (h >= np.maximum(o, c)) & (np.minimum(o, c) >= lo) & (lo > 0)
-        ok &= (adj > 0) & (volume >= 0)
-    return bool(ok.all())
 
 
 def find_gaps(ts: pd.Series, segment: np.ndarray) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from updown.config import ValidateConfig
 from updown.contract import PRICE_COLUMNS, RAW_COLUMNS, SEGMENT
+from updown.data.bad_rows import rows_ok
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,10 @@ def candidate(frame: pd.DataFrame, min_rows: int) -> bool:
     return all(frame[c].dtype == np.float64 for c in PRICE_COLUMNS)
 
 
-def _rows_ok(
-    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, adj: np.ndarray, v: np.ndarray
-) -> np.ndarray:
-    """validate.bad_row_mask's rules held, every value finite (a NaN fails each comparison)."""
-    with np.errstate(invalid="ignore"):
-        ok = (h >= np.maximum(o, c)) & (np.minimum(o, c) >= lo) & (lo > 0)
-        ok &= (adj > 0) & (v >= 0)
-    for values in (o, h, lo, c, adj, v):
+def _rows_ok(*columns: np.ndarray) -> np.ndarray:
+    """bad_rows.rows_ok with every value finite besides (bad_row_mask's infinite rows)."""
+    ok = rows_ok(*columns)
+    for values in columns:
         ok &= np.isfinite(values)
     return ok
 
