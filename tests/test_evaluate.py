@@ -322,3 +322,18 @@ def test_the_cli_writes_every_fold_every_plot_and_the_same_bytes_twice(tmp_path)
     for rel in ("model.txt", "metrics.json", "baselines.json", "train_curve.csv", "report.html",
                 "folds/fold_01.txt", "plots/equity.csv", "plots/roc.png"):  # fmt: skip
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_roc_plot_points_are_sklearns_roc_curve_to_the_bit(ties):
+    from sklearn.metrics import roc_curve
+    from updown.assess.plots import roc_points
+
+    rng = np.random.default_rng(5)
+    for n in (3, 40, 5000):
+        score = rng.normal(size=n).round(1 if ties else 12)
+        up = rng.random(n) < 0.5 + 0.2 * np.tanh(score)
+        up[:2] = [True, False]
+        fpr, tpr, _ = roc_curve(up, score)
+        ours = roc_points(up, score)
+        assert np.array_equal(ours[0], fpr) and np.array_equal(ours[1], tpr)

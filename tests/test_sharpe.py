@@ -49,3 +49,22 @@ def test_moments_refuse_too_few_bars_and_flat_returns():
     assert moments(np.random.default_rng(0).normal(size=10)) is None
     m = moments(np.random.default_rng(0).normal(0.001, 0.01, size=2000))
     assert m is not None and m.bars == 2000 and abs(m.kurtosis - 3.0) < 0.5
+
+
+def test_moments_and_normal_quantiles_are_scipy_stats_to_the_bit():
+    from scipy import stats
+    from updown.assess.sharpe import expected_max_z, sample_kurtosis, sample_skew
+
+    rng = np.random.default_rng(3)
+    for r in (rng.standard_t(3, 40), rng.normal(1e-3, 0.01, 5000), rng.exponential(1.0, 31)):
+        assert sample_skew(r) == float(stats.skew(r, bias=False))
+        assert sample_kurtosis(r) == float(stats.kurtosis(r, fisher=False, bias=False))
+    for trials in (2, 7, 100, 10_000):
+        a = stats.norm.ppf(1.0 - 1.0 / trials)
+        b = stats.norm.ppf(1.0 - 1.0 / (trials * math.e))
+        assert expected_max_z(trials) == float(
+            (1.0 - 0.5772156649015329) * a + 0.5772156649015329 * b
+        )
+    m = SharpeMoments(sharpe=0.03, bars=800, skew=-0.5, kurtosis=6.0)
+    z = 0.03 * math.sqrt(799) / math.sqrt(1.0 + 0.5 * 0.03 + 5.0 / 4.0 * 0.03**2)
+    assert probabilistic_sharpe(m) == float(stats.norm.cdf(z))

@@ -5,6 +5,7 @@ which configuration wins."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -104,7 +105,12 @@ def _sweep(project: Path, data: Path) -> dict:
     settings = ["-S", "train.early_stopping_rounds=0", "-S", "train.num_boost_round=3,60"]
     run(["updown", "sweep", *settings], project, timeout=1500)
     (summary,) = project.glob("sweeps/*/summary.json")
-    return json.loads(summary.read_text())
+    ran = {
+        folder.name: set(re.findall(r"^(?:local)?rule (\w+?)(?:_\d+)?:", log.read_text(), re.M))
+        for log in project.glob("sweeps/*/*/sweep.log")
+        for folder in [log.parent]
+    }
+    return json.loads(summary.read_text()) | {"stages_run": ran}
 
 
 @pytest.mark.integration
@@ -124,5 +130,11 @@ def test_test_block_data_cannot_change_the_winner(tmp_path: Path):
     # The perturbation did reach the test block: the winner's test figure moved.
     assert same["winner_test"] != other["winner_test"]
     assert same["trials"] == 2 and "mlflow_parent_run" in same
+    # The second configuration starts from the first one's outputs, the test run from the
+    # winner's: only what their settings change reruns.
+    first, second = (c["id"] for c in same["configurations"])
+    assert same["stages_run"][first] >= {"acquire", "validate", "label", "features", "train"}
+    assert same["stages_run"][second] == {"train", "evaluate", "track"}
+    assert same["stages_run"]["final"] == {"evaluate", "track"}
     for project in (tmp_path / "same", tmp_path / "other_test_block"):
         shutil.rmtree(project / "sweeps", ignore_errors=True)

@@ -38,15 +38,29 @@ class Figure:
 def roc_table(pred: pd.DataFrame, task: str) -> pd.DataFrame:
     """True positive rate of every contender on a common false-positive-rate grid (wide, so
     `dvc plots` draws one line per contender)."""
-    from sklearn.metrics import roc_curve
-
     up = targets(pred, task).up
     table = {"fpr": FPR_GRID}
     for name in CONTENDERS:
-        fpr, tpr, _ = roc_curve(up, pred[f"score_{name}"].to_numpy(dtype=float))
+        fpr, tpr = roc_points(up, pred[f"score_{name}"].to_numpy(dtype=float))
         last = np.r_[fpr[1:] != fpr[:-1], True]  # the highest TPR at each FPR
         table[name] = np.round(np.interp(FPR_GRID, fpr[last], tpr[last]), 5)
     return pd.DataFrame(table)
+
+
+def roc_points(up: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates from (0, 0) through each distinct score, highest first,
+    collinear points dropped: sklearn.metrics.roc_curve's points, step for step, without
+    importing scikit-learn into the evaluate stage (~0.7 s)."""
+    order = np.argsort(score, kind="mergesort")[::-1]
+    ranked, hits = score[order], np.asarray(up, dtype=np.float64)[order]
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row of each score
+    tps = np.cumsum(hits)[ends]
+    fps = (ends + 1) - tps
+    if len(fps) > 2:
+        corners = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        fps, tps = fps[corners], tps[corners]
+    with np.errstate(invalid="ignore", divide="ignore"):  # one class only: NaN, as sklearn
+        return np.r_[0.0, fps] / fps[-1], np.r_[0.0, tps] / tps[-1]
 
 
 def calibration_plot_table(pred: pd.DataFrame, task: str, name: str, bins: int) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 EULER_GAMMA = 0.5772156649015329
 #: Fewer bars than this and the moments (skew, kurtosis) behind the PSR mean nothing.
@@ -57,9 +57,32 @@ def moments(returns: np.ndarray) -> SharpeMoments | None:
     return SharpeMoments(
         sharpe=float(np.mean(r)) / sd,
         bars=len(r),
-        skew=float(stats.skew(r, bias=False)),
-        kurtosis=float(stats.kurtosis(r, fisher=False, bias=False)),
+        skew=sample_skew(r),
+        kurtosis=sample_kurtosis(r),
     )
+
+
+# scipy.stats.skew and kurtosis (bias=False, fisher=False), operation for operation, so the
+# figures are theirs to the bit: importing scipy.stats costs a stage ~0.45 s, scipy.special 0.08.
+def _central(r: np.ndarray) -> tuple[np.ndarray, float]:
+    d = r - np.mean(r, keepdims=True)
+    return d, float(np.mean(d**2))
+
+
+def sample_skew(r: np.ndarray) -> float:
+    """The bias-corrected (adjusted Fisher-Pearson) skewness of at least 3 values."""
+    d, m2 = _central(r)
+    m3 = np.mean(d**2 * d)
+    n = len(r)
+    return float(((n - 1.0) * n) ** 0.5 / (n - 2.0) * m3 / m2**1.5)
+
+
+def sample_kurtosis(r: np.ndarray) -> float:
+    """The bias-corrected, non-excess kurtosis (3 for a normal) of at least 4 values."""
+    d, m2 = _central(r)
+    m4 = np.mean((d**2) ** 2)
+    n = len(r)
+    return float(1.0 / (n - 2) / (n - 3) * ((n**2 - 1.0) * m4 / m2**2.0 - 3 * (n - 1) ** 2.0) + 3.0)
 
 
 def probabilistic_sharpe(m: SharpeMoments, benchmark: float = 0.0) -> float:
@@ -68,7 +91,7 @@ def probabilistic_sharpe(m: SharpeMoments, benchmark: float = 0.0) -> float:
     if not var > 0:
         return float("nan")
     z = (m.sharpe - benchmark) * math.sqrt(m.bars - 1) / math.sqrt(var)
-    return float(stats.norm.cdf(z))
+    return float(ndtr(z))
 
 
 def expected_max_z(trials: int) -> float:
@@ -77,8 +100,8 @@ def expected_max_z(trials: int) -> float:
         raise ValueError(f"trials must be at least 1, not {trials}")
     if trials == 1:
         return 0.0
-    a = stats.norm.ppf(1.0 - 1.0 / trials)
-    b = stats.norm.ppf(1.0 - 1.0 / (trials * math.e))
+    a = ndtri(1.0 - 1.0 / trials)  # the standard normal's quantile function
+    b = ndtri(1.0 - 1.0 / (trials * math.e))
     return float((1.0 - EULER_GAMMA) * a + EULER_GAMMA * b)
 
 

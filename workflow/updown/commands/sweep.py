@@ -13,7 +13,7 @@ import pandas as pd
 from updown.io import write_csv, write_json, write_text
 from updown.safe_yaml import read_yaml
 from updown.sweep.grid import apply, config_id, configurations, sweep_id
-from updown.sweep.runner import environment, localised, prepare, run_configuration
+from updown.sweep.runner import Outcome, environment, localised, prepare, run_configuration
 from updown.sweep.summary import reading, render, summarise, winner
 from updown.sweep.tracking import log_sweep
 
@@ -30,19 +30,22 @@ def run(a: argparse.Namespace) -> None:
     blind = [apply(raw, {**c, "evaluate.block": "validation"}, a.params) for c in configs]
     ids = [config_id(c) for c in configs]
     env = environment(root, raw)
-    candidates = []
+    candidates: list[Outcome] = []
     for k, (cid, params) in enumerate(zip(ids, blind, strict=True), start=1):
         log.info(
             "sweep %s: configuration %d/%d (%s) on the validation block", name, k, len(ids), cid
         )
-        prepare(root, base / cid, localised(params, root))
+        # Each starts from the last one's outputs: only what its settings change reruns.
+        last = candidates[-1].folder if candidates else None
+        prepare(root, base / cid, localised(params, root), previous=last)
         candidates.append(run_configuration(base / cid, env, a.cores))
     best = winner([c.metrics for c in candidates], ids)
     log.info(
         "sweep %s: winner %s by its validation score; scoring it on the test block", name, ids[best]
     )
     final_params = apply(raw, {**configs[best], "evaluate.block": "test"}, a.params)
-    prepare(root, base / "final", localised(final_params, root))
+    # From the winner's outputs: the same model, scored on the test block (evaluate on).
+    prepare(root, base / "final", localised(final_params, root), previous=candidates[best].folder)
     final = run_configuration(base / "final", env, a.cores)
     summary = summarise(name, configs, ids, [c.metrics for c in candidates], final.metrics)
     page = render(summary)

@@ -9,6 +9,7 @@ skips what is up to date. Runs go to the project's MLflow store.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from updown.serve.store import tracking_uri
 LINKED = ("Snakefile", "workflow", "requirements.lock")
 #: The sweep needs each configuration's metrics and MLflow run, not its latest-bar answers.
 TARGET = "reports/mlflow_run.json"
+#: What a new configuration's folder takes over from the one run before it (see `seed`).
+SEEDED = (".snakemake", "data", "models", "reports", "logs")
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,14 @@ def prepare(
     folder: Path,
     params: dict[str, Any],
     header: str = "Written by `updown sweep`: one configuration of the sweep.",
+    previous: Path | None = None,
 ) -> None:
     """The configuration's folder: links to the project's rules and code, and its params.yaml
-    (rewritten only when it changes, so a resumed sweep finds its outputs up to date)."""
+    (rewritten only when it changes, so a resumed sweep finds its outputs up to date). A new
+    folder starts from the outputs of `previous` (see `seed`)."""
+    if previous is not None and not folder.exists():
+        folder.mkdir(parents=True)
+        seed(folder, previous)
     folder.mkdir(parents=True, exist_ok=True)
     for name in LINKED:
         link = folder / name
@@ -61,6 +69,28 @@ def prepare(
     target = folder / "params.yaml"
     if not target.is_file() or target.read_text() != text:
         write_text(text, target)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links refused: a copy with its times
+        shutil.copy2(src, dst)
+
+
+def seed(folder: Path, previous: Path) -> None:
+    """Start a new configuration's `folder` from the outputs of `previous`, a configuration
+    already run, and from Snakemake's records of them: Snakemake then reruns only the stages
+    whose params differ (train on, for a grid of train settings), so the sweep acquires,
+    validates, labels and computes features once. Files keep their times. data/ is hard-linked,
+    not copied: every stage writes an output to a temporary file renamed over it (updown.io),
+    and Snakemake deletes an output before its job reruns, so a linked file is replaced, never
+    written through; the rest is copied (Snakemake rewrites its records in place)."""
+    for name in SEEDED:
+        src = previous / name
+        if src.is_dir():
+            copy = _link_or_copy if name == "data" else shutil.copy2
+            shutil.copytree(src, folder / name, symlinks=True, copy_function=copy)
 
 
 def environment(root: Path, params: dict[str, Any]) -> dict[str, str]:
