@@ -57,10 +57,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n $(CORES) --dist loadfile --no-loadscope-reorder
 
-# The lint (mostly mypy, on one core) runs beside the suite rather than before it: the same
-# checks, about 15 s less wall time on 2 cores. Either failing fails `make test`.
-test: $(STAMP)
-	$(MAKE) --no-print-directory -j2 lint unit
+test: lint unit
 
 # The edit loop: the unit and property tests, without the real snakemake / dvc / mlflow /
 # chromium runs (markers in pyproject.toml); `make test` still runs everything.
