@@ -58,8 +58,12 @@ def prepare(
     (rewritten only when it changes, so a resumed sweep finds its outputs up to date). A new
     folder starts from the outputs of `previous` (see `seed`)."""
     if previous is not None and not folder.exists():
-        folder.mkdir(parents=True)
-        seed(folder, previous)
+        # Seeded beside and renamed into place: a sweep killed meanwhile finds no half copy.
+        staging = folder.with_name(f".{folder.name}.seeding")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        seed(staging, previous)
+        staging.rename(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name in LINKED:
         link = folder / name
