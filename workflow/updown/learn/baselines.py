@@ -94,7 +94,10 @@ def fit_linear(
     # core count. A fixed count gives the same coefficients under either, on any machine.
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         if task == CLASSIFICATION:
-            clf = LogisticRegression(C=c, max_iter=2000)
+            # Newton steps on the (features x features) Hessian: a few iterations to the optimum,
+            # where L-BFGS crawls along the flat directions of nearly collinear windows (on the
+            # S&P block: 0.6 s against 4 s, and a lower penalised loss than L-BFGS reaches).
+            clf = LogisticRegression(C=c, solver="newton-cholesky", max_iter=200)
             clf.fit(z, y.to_numpy(), sample_weight=weight)
             coef, intercept, kind = clf.coef_[0], float(clf.intercept_[0]), "logistic"
         else:
