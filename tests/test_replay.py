@@ -41,6 +41,7 @@ PARAMS = {
     "retrain.shadow_bars": 1,
     "retrain.on_drift": False,
     "retrain.metric": "hit_rate",
+    "data.acquire_jobs": 1,  # both tickers in one acquire job: 2 fewer processes per replay
 }
 TOOK: list[float] = []  # the uninterrupted replay's wall time: the kill lands within it
 REPLAY = ["updown", "replay", "--start", START, "--end", END, "--cores", "2"]

@@ -47,10 +47,10 @@ def test_whole_folder_runs_end_to_end_dropping_the_bad_file(new_project, sp500_d
             "data.tickers": tickers,
             "validate.on_error": "drop",
             # What is proven is that every stage runs on every file of the folder, not the model
-            # nor the whole history (`make bench` runs 1999-2018 with the defaults): 2011 on
-            # (the split's three blocks, 8 of 19 years) and 10 rounds instead of 100 save about
+            # nor the whole history (`make bench` runs 1999-2018 with the defaults): 2013 on
+            # (the split's three blocks, 6 of 19 years) and 10 rounds instead of 100 save about
             # a minute and a half of the suite's CPU.
-            "data.start": "2011-01-01",
+            "data.start": "2013-01-01",
             "train.num_boost_round": 10,
             "train.baseline_max_rows": 50000,  # ~116 linear weights need no more here
             "evaluate.bootstrap.resamples": 200,
