@@ -281,3 +281,24 @@ def test_the_ridge_baseline_equals_sklearn_and_stays_quiet_on_collinear_features
     ref = Ridge(alpha=5.0).fit(z, y)
     assert np.allclose(coef, ref.coef_, atol=1e-10)
     assert intercept == pytest.approx(ref.intercept_, abs=1e-12)
+
+
+def test_the_linear_baseline_sits_at_the_optimum_of_its_penalised_loss() -> None:
+    # Sums of one return series over 30 windows, as the features' families are: nearly
+    # collinear columns leave flat directions in the loss, where L-BFGS stops early (here with
+    # a relative gradient of 1e-3); the fitted weights must zero the gradient instead.
+    from updown.learn.baselines import fit_linear
+
+    rng = np.random.default_rng(3)
+    n = 30000
+    r = rng.normal(size=n + 60)
+    x = pd.DataFrame({f"ret_{k}": np.convolve(r, np.ones(k), "valid")[:n] for k in range(1, 31)})
+    y = pd.Series((0.1 * x["ret_5"] + rng.normal(size=n) > 0).astype(float))
+    lin = fit_linear(x, y, "classification", c=0.1)
+    z = ((x - np.array(lin["mean"])) / np.array(lin["scale"])).to_numpy()
+    w, b = np.array(lin["coef"]), lin["intercept"]
+    residual = 1.0 / (1.0 + np.exp(-(z @ w + b))) - y.to_numpy()
+    # sklearn's objective, C * (summed log loss) + |w|^2 / 2: its gradient, relative to the
+    # size of the data term's
+    gradient = np.append(0.1 * z.T @ residual + w, 0.1 * residual.sum())
+    assert np.abs(gradient).max() < 3e-4 * 0.1 * np.abs(z.T @ y.to_numpy()).max()
