@@ -92,6 +92,24 @@ def test_a_shard_holds_exactly_the_whole_tables_rows_of_its_tickers(tmp_path: Pa
     assert shard.classes == (0.0, 1.0)
 
 
+def test_a_label_row_twice_in_a_shard_is_refused_naming_the_labels_file(tmp_path: Path) -> None:
+    features, labels_path, labels = write_panel(tmp_path, 300, 4)
+    pd.concat([labels, labels.iloc[[5]]], ignore_index=True).to_parquet(labels_path, index=False)
+    split = params(split=split_dates(300)).split
+    with pytest.raises(
+        UpdownError, match=r"labels\.parquet: a \(ticker, timestamp\) appears twice"
+    ):
+        read_shard(
+            features,
+            labels_path,
+            ("T000", "T001"),
+            holdout_fold(split),
+            0,
+            ["ret_1"],
+            CLASSIFICATION,
+        )
+
+
 def test_a_metric_that_is_no_mean_over_rows_is_refused_naming_train_metric() -> None:
     check_mean_metric("binary_logloss")
     with pytest.raises(UpdownError, match=r"train\.metric: 'auc' is not a mean over rows"):

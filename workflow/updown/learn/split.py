@@ -45,30 +45,38 @@ def _boundary(day: dt.date) -> pd.Timestamp:
     return pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
 
 
-def label_blocks(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> pd.Series:
-    """Block names for one fold: by timestamp, then purge, then embargo."""
+def block_codes(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> np.ndarray:
+    """label_blocks as small integers: 1 + the block's index in BLOCKS, 0 for none (int8; a
+    string per row costs a large panel hundreds of MB). `rows["ticker"]` may hold any code
+    that is equal exactly where the ticker is (the embargo counts bars per ticker)."""
     ts, end = rows["timestamp"], rows["label_end"]
-    block = np.select(
+    code = np.select(
         [
             (ts >= fold.train_start) & (ts < fold.valid_start),
             (ts >= fold.valid_start) & (ts < fold.test_start),
             (ts >= fold.test_start) & (ts < fold.test_end),
         ],
-        list(BLOCKS),
-        default="",
-    ).astype(object)
+        [1, 2, 3],
+        default=0,
+    ).astype(np.int8)
     # Purge: a label window that reaches the next block's first instant overlaps it.
-    purged = ((block == "train") & (end >= fold.valid_start).to_numpy()) | (
-        (block == "valid") & (end >= fold.test_start).to_numpy()
+    purged = ((code == 1) & (end >= fold.valid_start).to_numpy()) | (
+        (code == 2) & (end >= fold.test_start).to_numpy()
     )
-    block[purged] = ""
+    code[purged] = 0
     if embargo_bars:
-        for name in ("valid", "test"):
+        for number, name in ((2, "valid"), (3, "test")):
             # Per ticker: the first rows of the block in time, whether purged or not.
             in_block = pd.Series((ts >= _start(fold, name)) & (ts < _end(fold, name)))
             rank = in_block.groupby(rows["ticker"].to_numpy()).cumsum().to_numpy()
-            block[(in_block.to_numpy() & (rank <= embargo_bars)) & (block == name)] = ""
-    return pd.Series(block, index=rows.index, name="block").astype("str")
+            code[(in_block.to_numpy() & (rank <= embargo_bars)) & (code == number)] = 0
+    return code
+
+
+def label_blocks(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> pd.Series:
+    """Block names for one fold: by timestamp, then purge, then embargo."""
+    names = np.array(["", *BLOCKS], dtype=object)[block_codes(rows, fold, embargo_bars)]
+    return pd.Series(names, index=rows.index, name="block").astype("str")
 
 
 def _start(fold: Fold, name: str) -> pd.Timestamp:

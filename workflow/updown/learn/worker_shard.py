@@ -5,10 +5,12 @@ Tickers are cut into `n` shards of consecutive names (sorted as the table is), a
 labelled rows, so the training table is the shards' tables one after another, and purging and
 the per-ticker embargo (updown.learn.split) cut each shard exactly as they cut the whole panel.
 
-`read_shard` reads the labels of its tickers (Parquet row-group filters), the keys of the
-features file row group by row group (skipping groups whose ticker range misses the shard), and
-then each feature column of the rows it keeps: peak memory is the shard's rows plus one column of
-one row group, whatever the size of the panel.
+`read_shard` reads the labels and the keys of the features file row group by row group
+(skipping groups whose ticker range misses the shard), joins them on each ticker's number rather
+than its name, and then reads each feature column of the training and validation rows it keeps:
+peak memory is the shard's rows plus one column of one row group, whatever the size of the
+panel. (On 2.5 M rows of 14 features, the join on names held a worker's peak at 910 MB where
+the table is 200 MB.)
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from updown.contract import CLASSIFICATION, KEYS, LABEL_COLUMNS, Task
+from updown.contract import CLASSIFICATION, LABEL_COLUMNS, Task
 from updown.errors import UpdownError
-from updown.learn.split import Fold, label_blocks
+from updown.learn.split import Fold, block_codes
 from updown.learn.train import check_labels
 
 
@@ -76,32 +78,46 @@ def _groups_with(source: Any, tickers: tuple[str, ...]) -> list[int]:
     return picked
 
 
-def _feature_keys(source: Any, tickers: tuple[str, ...]) -> pd.DataFrame:
-    """(ticker, timestamp, _group, _pos) of the features file's rows of `tickers`."""
-    wanted = set(tickers)
+def _shard_rows(
+    source: Any, tickers: tuple[str, ...], columns: list[str], where: bool = False
+) -> pd.DataFrame:
+    """`columns` of the file's rows of `tickers`, the ticker as its position in `tickers`
+    (`_code`, int32: a join on strings costs a large shard hundreds of MB); `where`: with each
+    row's row group and position in it (`_group`, `_pos`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = pa.array(tickers)
     parts = []
     for g in _groups_with(source, tickers):
-        keys = source.read_row_group(g, columns=list(KEYS)).to_pandas()
-        mine = np.flatnonzero(keys["ticker"].isin(wanted).to_numpy())
-        if len(mine):
-            part = keys.iloc[mine].reset_index(drop=True)
-            parts.append(part.assign(_group=g, _pos=mine))
+        group = source.read_row_group(g, columns=["ticker", *columns])
+        code = pc.index_in(group.column("ticker"), value_set=wanted)
+        mine = np.flatnonzero(pc.is_valid(code).to_numpy(zero_copy_only=False))
+        if not len(mine):
+            continue
+        part = group.drop_columns(["ticker"]).take(mine).to_pandas()
+        part["_code"] = code.take(mine).to_numpy(zero_copy_only=False).astype(np.int32)
+        if where:
+            part["_group"], part["_pos"] = np.int32(g), mine
+        parts.append(part)
     if not parts:
-        return pd.DataFrame({"ticker": [], "timestamp": [], "_group": [], "_pos": []})
+        empty = source.schema_arrow.empty_table().select(columns).to_pandas()
+        empty["_code"] = np.array([], dtype=np.int32)
+        return empty.assign(_group=np.int32(0), _pos=np.int64(0)) if where else empty
     return pd.concat(parts, ignore_index=True)
 
 
-def read_shard_labels(labels_path: Path | str, tickers: tuple[str, ...]) -> pd.DataFrame:
-    """The label columns of the shard's tickers (row groups of other tickers are skipped)."""
+def _join(labels: pd.DataFrame, keys: pd.DataFrame, labels_path: Path | str) -> pd.DataFrame:
+    """Labels inner-joined to the features file's keys on (ticker code, timestamp), sorted."""
+    on = ["_code", "timestamp"]
     try:
-        return pd.read_parquet(
-            labels_path,
-            columns=list(LABEL_COLUMNS),
-            filters=[("ticker", "in", list(tickers))],
-            engine="pyarrow",
-        )
-    except (OSError, ValueError) as exc:
-        raise UpdownError(f"{labels_path}: cannot read as Parquet on this worker: {exc}") from exc
+        joined = labels.merge(keys, on=on, how="inner", validate="one_to_one")
+    except pd.errors.MergeError as exc:
+        raise UpdownError(
+            f"{labels_path}: a (ticker, timestamp) appears twice in the labels or the features "
+            f"file on this worker ({exc}): rerun the label and features stages"
+        ) from exc
+    return joined.sort_values(on, ignore_index=True)
 
 
 def read_shard(
@@ -115,16 +131,22 @@ def read_shard(
 ) -> Shard:
     """The shard's training and validation rows of `fold` (its labels checked on every block,
     as train_model checks the whole table's)."""
+    tickers = tuple(sorted(tickers))  # numbered in the order the table sorts them
     source = _parquet(features_path)
-    labels = read_shard_labels(labels_path, tickers)
-    keys = _feature_keys(source, tickers)
-    joined = labels.merge(keys, on=list(KEYS), how="inner", validate="one_to_one")
-    joined = joined.sort_values(list(KEYS), ignore_index=True)
+    labels = [c for c in LABEL_COLUMNS if c != "ticker"]
+    joined = _join(
+        _shard_rows(_parquet(labels_path), tickers, labels),
+        _shard_rows(source, tickers, ["timestamp"], where=True),
+        labels_path,
+    )
     check_labels(joined, task)
-    blocks = label_blocks(joined, fold, embargo_bars).to_numpy()
-    keep = np.flatnonzero((blocks == "train") | (blocks == "valid"))
+    # Blocks before the tickers' names: the test block's rows never become strings.
+    blocks = block_codes(joined.rename(columns={"_code": "ticker"}), fold, embargo_bars)
+    keep = np.flatnonzero((blocks == 1) | (blocks == 2))
     joined, blocks = joined.iloc[keep].reset_index(drop=True), blocks[keep]
-    group, pos = joined.pop("_group").to_numpy(), joined.pop("_pos").to_numpy()
+    code, group, pos = (joined.pop(c).to_numpy() for c in ("_code", "_group", "_pos"))
+    joined["ticker"] = pd.array(np.asarray(tickers, dtype=object)[code], dtype="str")
+    joined = joined[list(LABEL_COLUMNS)]
     types = [source.schema_arrow.field(n).type.to_pandas_dtype() for n in names]
     block = np.empty((len(names), len(joined)), dtype=np.result_type(*types))
     by_group = {int(g): np.flatnonzero(group == g) for g in np.unique(group)}
@@ -134,8 +156,8 @@ def read_shard(
             block[i, at] = column[pos[at]]
     features = pd.DataFrame(block.T, columns=names, copy=False)
     table = pd.concat([joined, features], axis=1)
-    train = np.flatnonzero(blocks == "train")
+    train = np.flatnonzero(blocks == 1)
     classes: tuple[float, ...] = ()
     if task == CLASSIFICATION:
         classes = tuple(float(c) for c in np.unique(table["label"].to_numpy()[train]))
-    return Shard(table, train, np.flatnonzero(blocks == "valid"), classes)
+    return Shard(table, train, np.flatnonzero(blocks == 2), classes)
