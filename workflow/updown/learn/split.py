@@ -28,6 +28,7 @@ from updown.config import SplitConfig
 from updown.errors import UpdownError
 
 BLOCKS = ("train", "valid", "test")
+CODE = {name: i + 1 for i, name in enumerate(BLOCKS)}  # block_codes' numbers; 0: no block
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def _boundary(day: dt.date) -> pd.Timestamp:
 
 
 def block_codes(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> np.ndarray:
-    """label_blocks as small integers: 1 + the block's index in BLOCKS, 0 for none (int8; a
+    """label_blocks as small integers: CODE[block], 0 for none (int8; a
     string per row costs a large panel hundreds of MB). `rows["ticker"]` may hold any code
     that is equal exactly where the ticker is (the embargo counts bars per ticker)."""
     ts, end = rows["timestamp"], rows["label_end"]
@@ -56,20 +57,20 @@ def block_codes(rows: pd.DataFrame, fold: Fold, embargo_bars: int) -> np.ndarray
             (ts >= fold.valid_start) & (ts < fold.test_start),
             (ts >= fold.test_start) & (ts < fold.test_end),
         ],
-        [1, 2, 3],
+        [CODE[name] for name in BLOCKS],
         default=0,
     ).astype(np.int8)
     # Purge: a label window that reaches the next block's first instant overlaps it.
-    purged = ((code == 1) & (end >= fold.valid_start).to_numpy()) | (
-        (code == 2) & (end >= fold.test_start).to_numpy()
+    purged = ((code == CODE["train"]) & (end >= fold.valid_start).to_numpy()) | (
+        (code == CODE["valid"]) & (end >= fold.test_start).to_numpy()
     )
     code[purged] = 0
     if embargo_bars:
-        for number, name in ((2, "valid"), (3, "test")):
+        for name in ("valid", "test"):
             # Per ticker: the first rows of the block in time, whether purged or not.
             in_block = pd.Series((ts >= _start(fold, name)) & (ts < _end(fold, name)))
             rank = in_block.groupby(rows["ticker"].to_numpy()).cumsum().to_numpy()
-            code[(in_block.to_numpy() & (rank <= embargo_bars)) & (code == number)] = 0
+            code[(in_block.to_numpy() & (rank <= embargo_bars)) & (code == CODE[name])] = 0
     return code
 
 

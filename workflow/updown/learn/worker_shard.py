@@ -25,7 +25,7 @@ import pandas as pd
 
 from updown.contract import CLASSIFICATION, LABEL_COLUMNS, Task
 from updown.errors import UpdownError
-from updown.learn.split import Fold, block_codes
+from updown.learn.split import CODE, Fold, block_codes
 from updown.learn.train import check_labels
 
 
@@ -142,7 +142,7 @@ def read_shard(
     check_labels(joined, task)
     # Blocks before the tickers' names: the test block's rows never become strings.
     blocks = block_codes(joined.rename(columns={"_code": "ticker"}), fold, embargo_bars)
-    keep = np.flatnonzero((blocks == 1) | (blocks == 2))
+    keep = np.flatnonzero((blocks == CODE["train"]) | (blocks == CODE["valid"]))
     joined, blocks = joined.iloc[keep].reset_index(drop=True), blocks[keep]
     code, group, pos = (joined.pop(c).to_numpy() for c in ("_code", "_group", "_pos"))
     joined["ticker"] = pd.array(np.asarray(tickers, dtype=object)[code], dtype="str")
@@ -156,8 +156,8 @@ def read_shard(
             block[i, at] = column[pos[at]]
     features = pd.DataFrame(block.T, columns=names, copy=False)
     table = pd.concat([joined, features], axis=1)
-    train = np.flatnonzero(blocks == 1)
+    train = np.flatnonzero(blocks == CODE["train"])
     classes: tuple[float, ...] = ()
     if task == CLASSIFICATION:
         classes = tuple(float(c) for c in np.unique(table["label"].to_numpy()[train]))
-    return Shard(table, train, np.flatnonzero(blocks == 2), classes)
+    return Shard(table, train, np.flatnonzero(blocks == CODE["valid"]), classes)
