@@ -136,6 +136,7 @@ def small_features(**changes: object) -> FeaturesConfig:
         calendar_timezone=NY,
         cross_sectional=("ret_1", "vol_5", "volume_level_3", "slope_5"),
         shards=1,
+        threads=1,
     )
     return dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]
 

@@ -4,6 +4,7 @@ switches, cross-sectional ranks and the calendar."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from synthetic_panels import make_panel, small_features, tidy
 from updown.config import build_params, load_params
 from updown.errors import UpdownError
+from updown.learn import features as features_module
 from updown.learn.features import (
     QLIB14,
     feature_names,
@@ -18,7 +20,7 @@ from updown.learn.features import (
     planned_names,
     volume_names,
 )
-from updown.panel import adjusted_ohlc
+from updown.panel import adjusted_ohlc, ticker_spans
 
 
 def reference(panel: pd.DataFrame, name: str) -> np.ndarray:
@@ -135,6 +137,30 @@ def test_a_tickers_features_do_not_depend_on_the_other_tickers_bit_for_bit() -> 
         alone = make_features(rows.reset_index(drop=True), cfg)
         mine = together[together["ticker"] == ticker].reset_index(drop=True)
         pd.testing.assert_frame_equal(alone, mine, check_exact=True)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_features_on_threads_equal_one_thread_bit_for_bit(monkeypatch, threads: int) -> None:
+    monkeypatch.setattr(features_module, "THREAD_ROWS", 10)  # split even this small panel
+    panel = make_panel(12, tickers=5, n_days=120)
+    cfg = load_params("params.yaml").features  # every family, the ranks, the calendar
+    one = make_features(panel, cfg)
+    many = make_features(panel, cfg, threads=threads)
+    bits = [f[feature_names(f)].to_numpy().view(np.uint32) for f in (one, many)]
+    assert np.array_equal(*bits)
+    pd.testing.assert_frame_equal(one, many, check_exact=True)
+
+
+def test_ticker_spans_cut_whole_tickers_into_parts_of_about_equal_rows() -> None:
+    ticker = np.repeat(np.array(["A", "B", "C", "D", "E"]), [10, 30, 20, 20, 20])
+    spans = ticker_spans(ticker, 2)
+    assert spans == [slice(0, 40), slice(40, 100)]  # the start nearest row 50 is row 40
+    for parts in (1, 3, 5, 9):
+        spans = ticker_spans(ticker, parts)
+        assert len(spans) <= min(parts, 5) and spans[0].start == 0 and spans[-1].stop == 100
+        assert all(a.stop == b.start for a, b in itertools.pairwise(spans))
+        assert all(s.start == 0 or ticker[s.start] != ticker[s.start - 1] for s in spans)
+    assert ticker_spans(ticker[:0], 4) == [slice(0, 0)]
 
 
 def test_a_segment_is_computed_as_a_ticker_of_its_own_bit_for_bit() -> None:

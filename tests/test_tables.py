@@ -17,8 +17,7 @@ from updown.learn.features import make_features
 from updown.learn.label import make_labels, resolved
 from updown.learn.tables import (
     read_training_table,
-    row_batches,
-    sampling_seed,
+    row_table,
     training_keys,
     training_table,
 )
@@ -64,7 +63,7 @@ def test_lean_table_names_missing_label_columns(files) -> None:
 
 
 @pytest.mark.parametrize("seed", [42, 7])
-def test_row_batches_grow_the_same_trees_as_sliced_frames(files, seed: int) -> None:
+def test_row_tables_grow_the_same_trees_as_sliced_frames(files, seed: int) -> None:
     path, labels = files
     table = read_training_table(path, labels)
     names = feature_columns(list(table.columns))
@@ -72,33 +71,34 @@ def test_row_batches_grow_the_same_trees_as_sliced_frames(files, seed: int) -> N
     params = {**lightgbm_params(cfg, "binary", "binary_logloss"), "seed": seed}
     # A binning sample smaller than the block, so LightGBM samples rows (by its seed).
     params["bin_construct_sample_cnt"] = 300
-    rows = np.flatnonzero(table["timestamp"] < table["timestamp"].quantile(0.7))
+    # Every ticker's first 70% of rows: one run of consecutive rows per ticker, as a block is.
+    cut = table["timestamp"] < table.groupby("ticker")["timestamp"].transform("quantile", 0.7)
+    rows = np.flatnonzero(cut.to_numpy())
     assert len(rows) > 3 * params["bin_construct_sample_cnt"]
     y = table["label"].to_numpy()
 
     frame = table.iloc[rows]
     plain = lgb.train(params, lgb.Dataset(frame[names], frame["label"]), num_boost_round=5)
-    batched = lgb.Dataset(
-        row_batches(table, rows, names, batch=97),
-        y[rows],
-        feature_name=names,
-        params=sampling_seed(params),
-    )
-    batched.pandas_categorical = []
-    lean = lgb.train(params, batched, num_boost_round=5)
+    arrow = row_table(table, rows, names)
+    assert arrow.column(names[0]).num_chunks == table["ticker"].nunique()  # views, not a copy
+    # No Dataset params: lgb.train hands it the seed that picks the binning sample, as train does.
+    lean_set = lgb.Dataset(arrow, y[rows], feature_name=names)
+    lean_set.pandas_categorical = []
+    lean = lgb.train(params, lean_set, num_boost_round=5)
     assert lean.model_to_string() == plain.model_to_string()
 
 
-def test_row_batches_read_a_table_of_separate_columns_too(files) -> None:
+def test_row_tables_of_scattered_rows_or_separate_columns_hold_the_same_values(files) -> None:
     path, labels = files
-    table = training_table(pd.read_parquet(path), labels)  # not one float block
-    names = feature_columns(list(table.columns))
-    rows = np.arange(3, len(table), 5)
-    seq = row_batches(table, rows, names, batch=50)
-    expected = table.iloc[rows][names].to_numpy()
-    np.testing.assert_array_equal(seq[0:50], expected[:50])
-    np.testing.assert_array_equal(seq[7], expected[7].astype(np.float64))
-    assert len(seq) == len(rows)
+    block = read_training_table(path, labels)
+    separate = training_table(pd.read_parquet(path), labels)  # not one float block
+    names = feature_columns(list(block.columns))
+    for table in (block, separate):
+        for rows in (np.arange(3, len(table), 5), np.r_[0:40, 90:200, 300:310]):
+            arrow = row_table(table, rows, names)
+            expected = table.iloc[rows][names].to_numpy()
+            np.testing.assert_array_equal(arrow.to_pandas().to_numpy(), expected)
+            assert arrow.column_names == names
 
 
 def test_baselines_use_every_training_row_up_to_the_cap_then_an_even_sample() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hostile import REPO, csv_text, daily_bars, error_line, updown, write_params
@@ -167,3 +168,67 @@ def test_sep_decimal_and_thousands_must_differ(tmp_path: Path) -> None:
     write_params(tmp_path / "params.yaml", {"data.csv.decimal": ","})
     with pytest.raises(UpdownError, match=r"data.csv.sep ',', data.csv.decimal ','"):
         load_params(tmp_path / "params.yaml")
+
+
+# Dates as files write them; the day-first ones are the rows day_first_row must find.
+DATE_TEXTS = [
+    "2020-01-02",
+    "2020-01-02 09:30:00-05:00",
+    " 13/01/2020",
+    "01/13/2020",
+    "13.01.2020 10:00",
+    "1-2-20",
+    "31-12-2019",
+    "12/31/2019",
+    "2020/01/02",
+    "Jan 13 2020",
+    "",
+    "13/13/2020",
+    "5/6/2021",
+]
+
+
+def day_first_row_by_regex_alone(text: pd.Series) -> int | None:
+    """day_first_row before its prefilter: the regex on every row."""
+    from updown.data.sources.dialect import NUMERIC_DATE
+
+    fields = text.astype("str").str.extract(NUMERIC_DATE)
+    hits = (
+        (pd.to_numeric(fields[0], errors="coerce") > 12)
+        & (pd.to_numeric(fields[1], errors="coerce") <= 12)
+    ).to_numpy()
+    return int(hits.argmax()) if hits.any() else None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_day_first_row_finds_the_row_the_regex_on_every_row_finds(seed: int) -> None:
+    from updown.data.sources.dialect import day_first_row
+
+    rng = np.random.default_rng(seed)
+    text = pd.Series(rng.choice(DATE_TEXTS, size=int(rng.integers(1, 40))), dtype="str")
+    if seed % 3 == 0:
+        text[int(rng.integers(len(text)))] = None
+    assert day_first_row(text) == day_first_row_by_regex_alone(text)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2020-01-02", "2020-01-03", None],
+        ["2020-01-02 09:30:00", "2020-01-02T10:30:00.250"],
+        ["2020-03-08 01:00:00-05:00", "2020-03-08 03:00:00-04:00"],  # two offsets: an error
+        ["2020-01-02", "Jan 3 2020"],  # not ISO: read value by value, as before
+        ["1/2/2020", "2020-01-03"],
+    ],
+)
+def test_iso_dates_parse_as_pandas_mixed_format_parses_them(values: list[str | None]) -> None:
+    from updown.data.sources.normalise import _mixed
+
+    text = pd.Series(values, dtype="str")
+    try:
+        expected = pd.to_datetime(text, format="mixed")
+    except ValueError:
+        with pytest.raises(ValueError):
+            _mixed(text, utc=False)
+        return
+    pd.testing.assert_series_equal(_mixed(text, utc=False), expected)

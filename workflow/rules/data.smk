@@ -115,7 +115,7 @@ if config["features"]["shards"] > 1:
             mem_mb=scaled(300, 60 / config["features"]["shards"], ceiling=(4000, 3)),
             runtime=scaled(5, 0.1),
         params:
-            features=section("features"),
+            features=section("features", exclude=["threads"]),
             shard=lambda wildcards: f"{wildcards.shard}/{config['features']['shards']}",
         shell:
             "updown features --params params.yaml --prices {input.prices} --shard {params.shard} "
@@ -159,11 +159,14 @@ rule features:
         "logs/benchmarks/features.tsv"
     conda:
         "../envs/updown.yaml"
+    # One job computes on features.threads threads; a gather only ranks.
+    threads: config["features"]["threads"] if config["features"]["shards"] == 1 else 1
     resources:
         mem_mb=scaled(300, 60, ceiling=(4000, 3)),
         runtime=scaled(5, 0.1),
     params:
-        features=section("features"),
+        # Threads change no value: a new count reruns nothing.
+        features=section("features", exclude=["threads"]),
     shell:
         gathered(
             "updown features --params params.yaml --prices {input.prices}", "features"

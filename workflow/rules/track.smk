@@ -81,7 +81,7 @@ rule predict:
         mem_mb=scaled(1000, 12),
         runtime=scaled(5, 0.01),
     params:
-        features=section("features"),
+        features=section("features", exclude=["threads"]),
         predict=section("predict"),
         evaluate=section(
             "evaluate", exclude=[k for k in config["evaluate"] if k != "threshold"]

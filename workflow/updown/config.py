@@ -102,6 +102,7 @@ class FeaturesConfig:
     calendar_timezone: str
     cross_sectional: tuple[str, ...]
     shards: int  # jobs the stage is split into by ticker (1: one job); values unchanged
+    threads: int  # threads of the one job, each computing whole tickers; values unchanged
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ spans a gap. A panel without the column is one segment per ticker.
 from __future__ import annotations
 
 from collections.abc import Collection
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,19 @@ def _new_run(rows: pd.Series | pd.DataFrame) -> np.ndarray:
         return np.asarray(change, dtype=bool)
     values = rows.to_numpy()
     return np.asarray(values[1:] != values[:-1], dtype=bool)
+
+
+def ticker_spans(ticker: np.ndarray, parts: int) -> list[slice]:
+    """At most `parts` consecutive row ranges of whole tickers, of about equal length: each cut
+    at the ticker start nearest an equal share of the rows (fewer ranges with fewer tickers)."""
+    n = len(ticker)
+    if n == 0 or parts <= 1:
+        return [slice(0, n)]
+    starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]])
+    shares = np.arange(1, parts) * n / parts
+    nearest = starts[np.abs(starts[:, None] - shares[None, :]).argmin(axis=0)]
+    cuts = sorted({0, *nearest.tolist(), n})
+    return [slice(a, b) for a, b in pairwise(cuts)]
 
 
 def position_in_ticker(rows: pd.Series | pd.DataFrame) -> np.ndarray:

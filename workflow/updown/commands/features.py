@@ -61,6 +61,8 @@ def run(a: argparse.Namespace) -> None:
         # A long panel is computed and written in whole-ticker batches, so memory stays
         # bounded; the file holds the same values as one pass.
         volume = _with_volume(params, prices)
-        batches = feature_batches(prices, params.features, intraday=intraday, volume=volume)
+        batches = feature_batches(
+            prices, params.features, intraday, volume=volume, threads=params.features.threads
+        )
     rows, columns = write_parquet_batches(batches, a.out)
     log.info("%d features x %d rows -> %s", columns - 2, rows, a.out)

@@ -47,12 +47,14 @@ def feature_batches(
     intraday: bool = False,
     max_rows: int = MAX_BATCH_ROWS,
     volume: bool = True,
+    threads: int = 1,
 ) -> Iterator[pd.DataFrame]:
     """make_features(panel, cfg, intraday, volume=volume), yielded as whole-ticker batches of
-    rows in panel order with the same columns; concatenated, they equal the one-pass result."""
+    rows in panel order with the same columns; concatenated, they equal the one-pass result.
+    Each batch is computed on `threads` threads (make_features)."""
     batches = ticker_batches(panel["ticker"], max_rows)
     if len(batches) <= 1:
-        yield make_features(panel, cfg, intraday=intraday, volume=volume)
+        yield make_features(panel, cfg, intraday=intraday, volume=volume, threads=threads)
         return
     names = planned_names(cfg, intraday, volume)
     ranked = [n for n in names if n.startswith("cs_rank_")]
@@ -61,10 +63,11 @@ def feature_batches(
     if ranked:
         bases = [n.removeprefix("cs_rank_") for n in ranked]
         only = [*bases, *ranked]
-        ranks = make_features(panel, cfg, intraday=intraday, only=only, volume=volume)[ranked]
+        ranks = make_features(panel, cfg, intraday, only=only, volume=volume, threads=threads)
+        ranks = ranks[ranked]
     for rows in batches:
         part = panel.iloc[rows].reset_index(drop=True)
-        out = make_features(part, cfg, intraday=intraday, only=per_ticker, volume=volume)
+        out = make_features(part, cfg, intraday, only=per_ticker, volume=volume, threads=threads)
         if ranks is not None:
             for name in ranked:
                 out[name] = ranks[name].to_numpy()[rows]

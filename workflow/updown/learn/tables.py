@@ -1,11 +1,12 @@
 """The training table and LightGBM's view of it, without copies that grow with the panel.
 
-`read_training_table` builds what `training_table(read_parquet(features), labels)` builds, value for value, but reads the features file one column at a time into a single float
+`read_training_table` builds what `training_table(read_parquet(features), labels)` builds, value
+for value, but reads the features file one column at a time into a single float
 block: peak memory is the table plus one column, where reading the whole file first holds it
 two to three times over (Arrow's buffers, then pandas', then the join's).
 
-`row_batches` hands LightGBM selected rows of a table in batches (an `lgb.Sequence`), so a
-training block is binned straight from the table instead of from a copy of its rows.
+`row_table` hands LightGBM selected rows of a table as an Arrow table of views of its columns,
+so a training block is binned straight from the table instead of from a copy of its rows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import pandas as pd
 
 from updown.contract import KEYS, LABEL_COLUMNS
 from updown.errors import UpdownError
+
+# Rows per run of consecutive rows below which row_table gathers rather than chunks.
+MIN_RUN = 64
 
 
 def _check_label_columns(labels: pd.DataFrame) -> None:
@@ -89,53 +93,25 @@ def read_training_table(
     return pd.concat([joined, features], axis=1)
 
 
-def row_batches(table: pd.DataFrame, rows: np.ndarray, names: list[str], batch: int = 65536) -> Any:
-    """An lgb.Sequence over `table.iloc[rows][names]`: LightGBM reads it in batches of rows,
-    float32 when every column is (single rows, for its binning sample, as float64)."""
-    import lightgbm as lgb
+def row_table(table: pd.DataFrame, rows: np.ndarray, names: list[str]) -> Any:
+    """`table.iloc[rows][names]` as a pyarrow Table for LightGBM, each column chunked at the
+    runs of consecutive rows (a block's rows are runs, one per ticker), every chunk a view of the
+    table's own column: nothing is copied. LightGBM bins an Arrow table a column per thread, a
+    third faster than rows pushed one by one (the S&P training block: 5.1 s against 7.7 s), into
+    the same bins. Rows in runs shorter than `MIN_RUN` on average are gathered instead, a copy
+    of the selected rows (no block of ours is that scattered)."""
+    import pyarrow as pa
 
-    columns = [table[name].to_numpy() for name in names]
-    dtype = np.result_type(*[c.dtype for c in columns], np.float32)
-    # A table from read_training_table holds its features in one block: a view of it gathers a
-    # row in one call. Anything else is read column by column, never copied whole.
-    matrix = table[names].to_numpy()
-    if not (matrix.dtype == dtype and np.shares_memory(matrix, columns[0])):
-        matrix = None
-
-    class Rows(lgb.Sequence):
-        batch_size = batch
-
-        def __len__(self) -> int:
-            return len(rows)
-
-        def __getitem__(self, idx: Any) -> np.ndarray:
-            if isinstance(idx, slice):
-                picked = rows[idx]
-                if matrix is not None:
-                    return np.ascontiguousarray(matrix[picked])
-                out = np.empty((len(picked), len(columns)), dtype=dtype)
-                for j, column in enumerate(columns):
-                    out[:, j] = column[picked]
-                return out
-            if isinstance(idx, list):
-                return np.stack([self[i] for i in idx])
-            row = rows[int(idx)]  # LightGBM's binning sample, which it wants as doubles
-            if matrix is not None:
-                return matrix[row].astype(np.float64)
-            return np.array([column[row] for column in columns], dtype=np.float64)
-
-    return Rows()
-
-
-def sampling_seed(params: dict[str, Any]) -> dict[str, int]:
-    """The `data_random_seed` LightGBM derives from `seed` for its binning sample, as a Dataset
-    parameter: a Dataset built from an lgb.Sequence samples with its own parameters only, which
-    leave `seed` out, and would otherwise bin from a different sample of rows than the same
-    data passed as a matrix (LightGBM's Config::Set: the first draw of Random(seed))."""
-    if "data_random_seed" in params:
-        return {"data_random_seed": int(params["data_random_seed"])}
-    if "seed" not in params:
-        return {}
-    state = int(params["seed"]) & 0xFFFFFFFF
-    state = (214013 * state + 2531011) & 0xFFFFFFFF
-    return {"data_random_seed": ((state >> 16) & 0x7FFF) % 32767}
+    rows = np.asarray(rows, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    if len(rows) < MIN_RUN * (len(breaks) + 1):
+        return pa.table({name: table[name].to_numpy()[rows] for name in names})
+    bounds = list(zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True))
+    spans = [(int(rows[a]), int(rows[b - 1]) + 1) for a, b in bounds]
+    columns = {}
+    for name in names:
+        values = table[name].to_numpy()
+        columns[name] = pa.chunked_array(
+            [pa.array(values[a:b]) for a, b in spans], type=pa.from_numpy_dtype(values.dtype)
+        )
+    return pa.table(columns)

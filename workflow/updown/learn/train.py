@@ -22,7 +22,7 @@ from updown.errors import UpdownError
 from updown.learn.baselines import fit_baselines
 from updown.learn.split import make_folds
 from updown.learn.summary import FoldSummary, TrainingSummary
-from updown.learn.tables import row_batches, sampling_seed
+from updown.learn.tables import row_table
 from updown.learn.uniqueness import uniqueness_weights
 from updown.progress import Progress
 
@@ -229,9 +229,9 @@ def fit_fold(
     check_enough_rows(table, blocks, f"fold {fold}: " if walk_forward else "", task)
     train_rows = np.flatnonzero((blocks == "train").to_numpy())
     valid_rows = np.flatnonzero((blocks == "valid").to_numpy())
-    # LightGBM bins the blocks straight from the table, batch by batch: copies of the rows (a
-    # pandas slice, then LightGBM's own matrix) would hold the training block twice more, which a
-    # large panel cannot afford. Same bins, same trees as from the sliced frames.
+    # LightGBM bins the blocks straight from the table's columns (row_table): copies of the rows
+    # (a pandas slice, then LightGBM's own matrix) would hold the training block twice more, which
+    # a large panel cannot afford. Same bins, same trees as from the sliced frames.
     params = lightgbm_params(cfg, objective, metric)
     # Fitted before LightGBM holds its bins, so the two never take memory at the same time.
     fitted_rows = baseline_rows(train_rows, cfg.baseline_max_rows)
@@ -242,19 +242,17 @@ def fit_fold(
     )
     y = table["label"].to_numpy()
     dtrain = lgb.Dataset(
-        row_batches(table, train_rows, names),
+        row_table(table, train_rows, names),
         y[train_rows],
         weight=weight,
         feature_name=names,
-        params=sampling_seed(params),
         free_raw_data=True,
     )
     dtrain.pandas_categorical = []  # no categorical features, as LightGBM records for a frame
     dvalid = lgb.Dataset(
-        row_batches(table, valid_rows, names),
+        row_table(table, valid_rows, names),
         y[valid_rows],
         feature_name=names,
-        params=sampling_seed(params),
         reference=dtrain,
     )
     history: dict[str, dict[str, list[float]]] = {}

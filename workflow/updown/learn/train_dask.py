@@ -33,7 +33,7 @@ from updown.errors import UpdownError
 from updown.learn.baselines import fit_baselines
 from updown.learn.dask_cluster import MeanAcrossWorkers, dask_client, free_port, peak_rss_mb
 from updown.learn.split import Fold, fold_bounds
-from updown.learn.tables import row_batches, sampling_seed
+from updown.learn.tables import row_table
 from updown.learn.train import (
     FoldFit,
     TrainResult,
@@ -135,19 +135,17 @@ def train_shard(
     y = shard.table["label"].to_numpy()
     weight = None if mean is None or shard.uniqueness is None else shard.uniqueness / mean
     dtrain = lgb.Dataset(
-        row_batches(shard.table, shard.train, names),
+        row_table(shard.table, shard.train, names),
         y[shard.train],
         weight=weight,
         feature_name=names,
-        params=sampling_seed(params),
         free_raw_data=True,
     )
     dtrain.pandas_categorical = []  # as the local engine records
     dvalid = lgb.Dataset(
-        row_batches(shard.table, shard.valid, names),
+        row_table(shard.table, shard.valid, names),
         y[shard.valid],
         feature_name=names,
-        params=sampling_seed(params),
         reference=dtrain,
     )
     history: dict[str, dict[str, list[float]]] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -69,13 +70,21 @@ def number_hint(column: str, values: pd.Series, cfg: CsvConfig) -> str | None:
 def day_first_row(text: pd.Series) -> int | None:
     """The first row whose date has a day (> 12) before its month (<= 12), e.g. 13/01/2020: read
     month-first it is no date, and pandas would silently swap that row alone."""
-    fields = text.astype("str").str.extract(NUMERIC_DATE)
+    text = text.astype("str")
+    # A numeric date has its first separator second or third: only such rows go through the
+    # regex, row by row in Python (ISO dates, most files, have none: a whole file skips it).
+    head = text.str.lstrip().str.slice(1, 3)
+    maybe = np.zeros(len(text), dtype=bool)
+    for mark in "./-":
+        maybe |= head.str.contains(mark, regex=False, na=False).to_numpy(dtype=bool)
+    rows = np.flatnonzero(maybe)
+    fields = text.iloc[rows].str.extract(NUMERIC_DATE)
     if fields.empty:
         return None
     first = pd.to_numeric(fields[0], errors="coerce")
     second = pd.to_numeric(fields[1], errors="coerce")
     hits = ((first > 12) & (second <= 12)).to_numpy()
-    return int(hits.argmax()) if hits.any() else None
+    return int(rows[hits.argmax()]) if hits.any() else None
 
 
 def dayfirst_hint(text: pd.Series, parsed: pd.Series | None) -> str | None:

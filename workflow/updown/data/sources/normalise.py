@@ -46,14 +46,25 @@ def _localise(naive: pd.Series, timezone: str) -> pd.Series:
         raise ValueError(f"unknown time zone {timezone!r}: {exc}") from exc
 
 
+def _mixed(text: pd.Series, utc: bool) -> pd.Series:
+    """pandas' `format="mixed"`, which infers a format for every value, after a try of ISO 8601
+    alone: the format of most files, which it reads in one pass, a tenth of the time."""
+    try:
+        return pd.to_datetime(text, format="ISO8601", utc=utc)
+    except (ValueError, TypeError, OverflowError):
+        return pd.to_datetime(text, format="mixed", utc=utc)
+
+
 def _parse(
     text: pd.Series, dayfirst: bool, date_format: str | None, utc: bool = False
 ) -> pd.Series:
     if date_format:
         return pd.to_datetime(text, format=date_format, utc=utc)
+    if not dayfirst:
+        return _mixed(text, utc)
     numeric = text.str.match(NUMERIC_DATE, na=False)
-    if not dayfirst or not numeric.any():
-        return pd.to_datetime(text, format="mixed", utc=utc)
+    if not numeric.any():
+        return _mixed(text, utc)
     if numeric[text.notna()].all():
         return pd.to_datetime(text, format="mixed", dayfirst=True, utc=utc)
     # dateutil's dayfirst also swaps ISO dates (2020-01-02 -> 1 February): numeric dates alone.
