@@ -33,6 +33,18 @@ from updown.serve.scoring import (
     score_bars,
 )
 
+
+@pytest.mark.parametrize("n", [1, 3, 10])
+def test_last_bars_keep_what_a_groupby_tail_keeps_sorted_or_not(n: int) -> None:
+    rng = np.random.default_rng(n)
+    tickers = np.repeat(["AA", "B", "BRK.B", "C"], [5, 1, 8, 4])
+    panel = pd.DataFrame({"ticker": tickers, "close": rng.normal(size=len(tickers))})
+    shuffled = panel.sample(frac=1, random_state=n).reset_index(drop=True)  # the groupby's way
+    for frame in (panel, shuffled, panel.astype({"ticker": object}), panel.iloc[:0]):
+        expected = frame.groupby("ticker", sort=False).tail(n).reset_index(drop=True)
+        pd.testing.assert_frame_equal(last_bars(frame, n), expected)
+
+
 # ---------------------------------------------------------------- a small real model, in process
 
 

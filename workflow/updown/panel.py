@@ -72,6 +72,25 @@ def ticker_spans(ticker: np.ndarray, parts: int) -> list[slice]:
     return [slice(a, b) for a, b in pairwise(cuts)]
 
 
+def sorted_ticker_starts(ticker: pd.Series) -> np.ndarray | None:
+    """The first row of each ticker when `ticker` is sorted (each ticker one run of rows, in
+    increasing order), else None. Compared in Arrow, without a Python string per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(ticker) < 2:
+        return np.zeros(len(ticker), dtype=np.int64)
+    values = pa.array(ticker)
+    change = pc.not_equal(values[1:], values[:-1])
+    if change.null_count:
+        return None
+    starts = np.r_[0, np.flatnonzero(change.to_numpy(zero_copy_only=False)) + 1]
+    firsts = values.take(starts)
+    if len(starts) > 1 and not pc.all(pc.less(firsts[:-1], firsts[1:])).as_py():
+        return None
+    return starts.astype(np.int64)
+
+
 def position_in_ticker(rows: pd.Series | pd.DataFrame) -> np.ndarray:
     """0, 1, 2, ... within each ticker's run of rows (rows sorted by ticker). Given the panel,
     the count restarts at each segment too (see the module docstring)."""
