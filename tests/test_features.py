@@ -143,12 +143,15 @@ def test_a_tickers_features_do_not_depend_on_the_other_tickers_bit_for_bit() -> 
 def test_features_on_threads_equal_one_thread_bit_for_bit(monkeypatch, threads: int) -> None:
     monkeypatch.setattr(features_module, "THREAD_ROWS", 10)  # split even this small panel
     panel = make_panel(12, tickers=5, n_days=120)
+    t1 = (panel["ticker"] == "T1").to_numpy()
+    panel["segment"] = np.where(t1 & (np.cumsum(t1) > 70), 1, 0)  # a gap split in one ticker
     cfg = load_params("params.yaml").features  # every family, the ranks, the calendar
-    one = make_features(panel, cfg)
-    many = make_features(panel, cfg, threads=threads)
-    bits = [f[feature_names(f)].to_numpy().view(np.uint32) for f in (one, many)]
-    assert np.array_equal(*bits)
-    pd.testing.assert_frame_equal(one, many, check_exact=True)
+    for intraday in (False, True):
+        one = make_features(panel, cfg, intraday)
+        many = make_features(panel, cfg, intraday, threads=threads)
+        bits = [f[feature_names(f)].to_numpy().view(np.uint32) for f in (one, many)]
+        assert np.array_equal(*bits)
+        pd.testing.assert_frame_equal(one, many, check_exact=True)
 
 
 def test_ticker_spans_cut_whole_tickers_into_parts_of_about_equal_rows() -> None:
