@@ -37,19 +37,21 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]
     return path, labels.sample(frac=0.9, random_state=1).sort_values(["ticker", "timestamp"])
 
 
-def test_lean_table_equals_the_plain_join(files) -> None:
+@pytest.mark.parametrize("threads", [1, 3])
+def test_lean_table_equals_the_plain_join(files, threads: int) -> None:
     path, labels = files
-    lean = read_training_table(path, labels)
+    lean = read_training_table(path, labels, threads=threads)
     plain = training_table(pd.read_parquet(path), labels)
     assert len(lean) == len(labels) < len(pd.read_parquet(path))
     pd.testing.assert_frame_equal(lean, plain)
 
 
-def test_lean_table_reads_only_the_rows_kept(files) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lean_table_reads_only_the_rows_kept(files, threads: int) -> None:
     path, labels = files
     plain = training_table(pd.read_parquet(path), labels)
     keep = np.flatnonzero(plain["timestamp"] >= plain["timestamp"].quantile(0.8))
-    lean = read_training_table(path, labels, keep=keep)
+    lean = read_training_table(path, labels, keep=keep, threads=threads)
     pd.testing.assert_frame_equal(lean, plain.iloc[keep].reset_index(drop=True))
     keys, rows = training_keys(path, labels)
     pd.testing.assert_frame_equal(keys, plain[list(keys.columns)])

@@ -40,7 +40,8 @@ def run(a: argparse.Namespace) -> None:
             entry_offset(entry),
         )
     else:
-        table = read_training_table(a.features, labels)  # column by column: bounded memory
+        # Column by column (bounded memory), on train's threads.
+        table = read_training_table(a.features, labels, threads=params.train.num_threads)
         result = train_model(table, params.split, params.train, kind, horizon, entry_offset(entry))
     folds = Path(a.folds)
     folds.mkdir(parents=True, exist_ok=True)

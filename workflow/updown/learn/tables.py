@@ -1,9 +1,9 @@
 """The training table and LightGBM's view of it, without copies that grow with the panel.
 
 `read_training_table` builds what `training_table(read_parquet(features), labels)` builds, value
-for value, but reads the features file one column at a time into a single float
-block: peak memory is the table plus one column, where reading the whole file first holds it
-two to three times over (Arrow's buffers, then pandas', then the join's).
+for value, but reads the features file one column at a time into a single float block: peak
+memory is the table plus a column per reading thread, where reading the whole file first holds
+it two to three times over (Arrow's buffers, then pandas', then the join's).
 
 `row_table` hands LightGBM selected rows of a table as an Arrow table of views of its columns,
 so a training block is binned straight from the table instead of from a copy of its rows.
@@ -11,6 +11,7 @@ so a training block is binned straight from the table instead of from a copy of 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,13 @@ def read_training_table(
     labels: pd.DataFrame,
     keep: np.ndarray | None = None,
     keys: tuple[pd.DataFrame, np.ndarray] | None = None,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Labels joined to the features file on (ticker, timestamp), sorted; only rows with both.
     Same columns, dtypes and values as training_table(read_parquet(features_path), labels).
     `keep` (positions in that table) reads those rows only, renumbered from 0. `keys`: what
     training_keys(features_path, labels) returned, when the caller has it (the join is a third
-    of evaluate's reading)."""
+    of evaluate's reading). `threads` columns are read at a time, each by its own thread."""
     joined, rows = training_keys(features_path, labels) if keys is None else keys
     if keep is not None:
         joined, rows = joined.iloc[keep].reset_index(drop=True), rows[keep]
@@ -86,9 +88,15 @@ def read_training_table(
         table = training_table(pd.read_parquet(features_path), labels)
         return table if keep is None else table.iloc[keep].reset_index(drop=True)
     block = np.empty((len(names), len(rows)), dtype=dtypes[0])
-    for i, name in enumerate(names):
-        column = source.read(columns=[name]).column(0).to_numpy()
-        block[i] = column[rows]
+
+    def read_column(i: int) -> None:
+        # Its own file handle per column: Arrow decodes it and numpy gathers its rows outside
+        # the GIL, so two threads read the S&P features in half the time of one.
+        column = _parquet_file(features_path).read(columns=[names[i]], use_threads=threads <= 1)
+        block[i] = column.column(0).to_numpy()[rows]
+
+    with ThreadPoolExecutor(max(threads, 1)) as pool:
+        list(pool.map(read_column, range(len(names))))
     features = pd.DataFrame(block.T, columns=names, copy=False)
     return pd.concat([joined, features], axis=1)
 
