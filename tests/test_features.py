@@ -155,7 +155,7 @@ def test_features_on_threads_equal_one_thread_bit_for_bit(monkeypatch, threads: 
 
 
 def test_ticker_spans_cut_whole_tickers_into_parts_of_about_equal_rows() -> None:
-    ticker = np.repeat(np.array(["A", "B", "C", "D", "E"]), [10, 30, 20, 20, 20])
+    ticker = pd.Series(np.repeat(["A", "B", "C", "D", "E"], [10, 30, 20, 20, 20]), dtype="str")
     spans = ticker_spans(ticker, 2)
     assert spans == [slice(0, 40), slice(40, 100)]  # the start nearest row 50 is row 40
     for parts in (1, 3, 5, 9):
@@ -163,6 +163,7 @@ def test_ticker_spans_cut_whole_tickers_into_parts_of_about_equal_rows() -> None
         assert len(spans) <= min(parts, 5) and spans[0].start == 0 and spans[-1].stop == 100
         assert all(a.stop == b.start for a, b in itertools.pairwise(spans))
         assert all(s.start == 0 or ticker[s.start] != ticker[s.start - 1] for s in spans)
+    assert ticker_spans(ticker.iloc[::-1].reset_index(drop=True), 2) == [slice(0, 100)]  # unsorted
     assert ticker_spans(ticker[:0], 4) == [slice(0, 0)]
 
 

@@ -59,19 +59,6 @@ def _new_run(rows: pd.Series | pd.DataFrame) -> np.ndarray:
     return np.asarray(values[1:] != values[:-1], dtype=bool)
 
 
-def ticker_spans(ticker: np.ndarray, parts: int) -> list[slice]:
-    """At most `parts` consecutive row ranges of whole tickers, of about equal length: each cut
-    at the ticker start nearest an equal share of the rows (fewer ranges with fewer tickers)."""
-    n = len(ticker)
-    if n == 0 or parts <= 1:
-        return [slice(0, n)]
-    starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]])
-    shares = np.arange(1, parts) * n / parts
-    nearest = starts[np.abs(starts[:, None] - shares[None, :]).argmin(axis=0)]
-    cuts = sorted({0, *nearest.tolist(), n})
-    return [slice(a, b) for a, b in pairwise(cuts)]
-
-
 def sorted_ticker_starts(ticker: pd.Series) -> np.ndarray | None:
     """The first row of each ticker when `ticker` is sorted (each ticker one run of rows, in
     increasing order), else None. Compared in Arrow, without a Python string per row."""
@@ -89,6 +76,20 @@ def sorted_ticker_starts(ticker: pd.Series) -> np.ndarray | None:
     if len(starts) > 1 and not pc.all(pc.less(firsts[:-1], firsts[1:])).as_py():
         return None
     return starts.astype(np.int64)
+
+
+def ticker_spans(ticker: pd.Series, parts: int) -> list[slice]:
+    """At most `parts` consecutive row ranges of whole tickers, of about equal length: each cut
+    at the ticker start nearest an equal share of the rows (fewer ranges with fewer tickers).
+    `ticker`: the ticker column of a panel sorted by ticker."""
+    n = len(ticker)
+    starts = sorted_ticker_starts(ticker) if parts > 1 else None
+    if starts is None or n == 0:
+        return [slice(0, n)]
+    shares = np.arange(1, parts) * n / parts
+    nearest = starts[np.abs(starts[:, None] - shares[None, :]).argmin(axis=0)]
+    cuts = sorted({0, *nearest.tolist(), n})
+    return [slice(a, b) for a, b in pairwise(cuts)]
 
 
 def position_in_ticker(rows: pd.Series | pd.DataFrame) -> np.ndarray:

@@ -209,7 +209,7 @@ def make_features(
     base = [n for n in thunks if n in names or n in to_rank]  # ranks need their feature
     # One float32 block, filled a column at a time: intermediates are freed as we go.
     values = np.empty((len(base), len(panel)), dtype=DTYPE)
-    spans = ticker_spans(panel["ticker"].to_numpy(), min(threads, len(panel) // THREAD_ROWS))
+    spans = ticker_spans(panel["ticker"], min(threads, len(panel) // THREAD_ROWS))
     if len(spans) == 1:
         _fill(values, thunks, base)
     else:  # whole tickers per thread, each on its own Bars: nothing shared but the block
