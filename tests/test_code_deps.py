@@ -44,7 +44,7 @@ importlib.import_module("updown.cli")
 for lib in {libraries!r}:
     importlib.import_module(lib)
 assert sorted(m for m in sys.modules if m.startswith("updown")) == ["updown", "updown.cli",
-                                                                    "updown.errors"]
+                                                                    "updown.errors", "updown.heap"]
 out = {{}}
 for command in {commands!r}:
     read, write = os.pipe()

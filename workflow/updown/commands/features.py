@@ -13,7 +13,6 @@ import logging
 import pandas as pd
 
 from updown.config import Params, load_params
-from updown.heap import keep_freed_memory
 from updown.io import read_parquet, write_parquet_batches
 from updown.learn.batches import feature_batches
 from updown.learn.feature_shards import features_gather, features_shard
@@ -41,7 +40,6 @@ def _with_volume(params: Params, prices: pd.DataFrame) -> bool:
 
 
 def run(a: argparse.Namespace) -> None:
-    keep_freed_memory()  # a column-sized array freed and allocated ~300 times: reuse the pages
     params = load_params(a.params)
     intraday = params.data.interval != "1d"
     if a.gather:

@@ -94,8 +94,8 @@ def served_booster(model_text: str) -> lgb.Booster:
 
 
 def compute_features(panel: pd.DataFrame, cfg: FeaturesConfig, interval: str) -> pd.DataFrame:
-    """make_features exactly as the features stage calls it."""
-    return make_features(panel, cfg, intraday=interval != "1d")
+    """make_features exactly as the features stage calls it (on its threads: the same values)."""
+    return make_features(panel, cfg, intraday=interval != "1d", threads=cfg.threads)
 
 
 def last_bars(panel: pd.DataFrame, n: int) -> pd.DataFrame:
