@@ -18,6 +18,7 @@ from updown.learn.label import make_labels, resolved
 from updown.learn.tables import (
     read_training_table,
     row_table,
+    sorted_key_rows,
     training_keys,
     training_table,
 )
@@ -56,6 +57,59 @@ def test_lean_table_reads_only_the_rows_kept(files, threads: int) -> None:
     keys, rows = training_keys(path, labels)
     pd.testing.assert_frame_equal(keys, plain[list(keys.columns)])
     assert len(rows) == len(plain) and (np.diff(rows) != 0).all()
+
+
+def key_frame(rng: np.random.Generator, tickers: list[str], share: float) -> pd.DataFrame:
+    """A random `share` of a grid of tickers by business days, sorted by key."""
+    days = pd.bdate_range("2020-01-01", periods=60, tz="UTC").as_unit("us")
+    grid = pd.MultiIndex.from_product([tickers, days], names=["ticker", "timestamp"])
+    frame = grid.to_frame(index=False).astype({"ticker": "str"})
+    return frame[rng.random(len(frame)) < share].reset_index(drop=True)
+
+
+def merged_rows(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The reference: an inner merge on the keys, sorted by key, as row positions."""
+    a = left.assign(_l=np.arange(len(left)))
+    b = right.assign(_r=np.arange(len(right)))
+    both = a.merge(b, on=["ticker", "timestamp"], validate="one_to_one")
+    both = both.sort_values(["ticker", "timestamp"])
+    return both["_l"].to_numpy(), both["_r"].to_numpy()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sorted_key_rows_pair_the_rows_a_sorted_inner_merge_pairs(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    names = ["AA", "AAPL", "B", "BF.B", "MSFT", "Z", "ZTS"]
+    # Each side its own tickers (some on one side only) and its own share of the bars.
+    left = key_frame(rng, sorted(rng.choice(names, 5, replace=False)), rng.uniform(0.3, 1))
+    right = key_frame(rng, sorted(rng.choice(names, 5, replace=False)), rng.uniform(0.3, 1))
+    found = sorted_key_rows(left, right)
+    assert found is not None
+    expected = merged_rows(left, right)
+    assert len(expected[0]) > 0
+    for got, want in zip(found, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_sorted_key_rows_leave_what_is_not_sorted_and_unique_to_the_merge() -> None:
+    rng = np.random.default_rng(0)
+    frame = key_frame(rng, ["A", "B", "C"], 0.8)
+    assert sorted_key_rows(frame, frame) is not None
+    shuffled = frame.sample(frac=1, random_state=1).reset_index(drop=True)
+    twice = pd.concat([frame, frame.iloc[[5]]]).sort_values(["ticker", "timestamp"])
+    missing = frame.astype({"timestamp": "datetime64[us, UTC]"})
+    missing.loc[0, "timestamp"] = pd.NaT
+    other_unit = frame.astype({"timestamp": "datetime64[ns, UTC]"})
+    for odd in (shuffled, twice.reset_index(drop=True), missing, other_unit):
+        assert sorted_key_rows(frame, odd) is None
+        assert sorted_key_rows(odd, frame) is None
+
+
+def test_a_label_key_given_twice_is_refused_as_before(files) -> None:
+    path, labels = files
+    twice = pd.concat([labels, labels.iloc[[10]]]).sort_values(["ticker", "timestamp"])
+    with pytest.raises(pd.errors.MergeError, match="one-to-one"):
+        training_keys(path, twice)
 
 
 def test_lean_table_names_missing_label_columns(files) -> None:
