@@ -13,7 +13,7 @@ each round's bagged sample and each leaf's rows: on 4 KiB pages most of those re
 TLB. glibc 2.35+ asks the kernel for transparent huge pages for malloc'd memory when its tunable
 `glibc.malloc.hugetlb` is 1, and train's boosting then takes a sixth less time (the same model,
 byte for byte). glibc reads its tunables only as a process starts, so `updown` sets it and
-executes itself again, before any import (`with_huge_pages`).
+executes itself again before numpy or pandas loads (`with_huge_pages`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def huge_page_tunables(env: Mapping[str, str]) -> str | None:
 
 def with_huge_pages(argv: list[str]) -> None:
     """Execute this process again (same `argv`, same PID) with malloc on huge pages, once; a
-    no-op where glibc lacks the tunable or the environment already sets it."""
+    no-op where glibc lacks the tunable or the environment already sets it (set it yourself,
+    to any value, to run a command without the second start: under a profiler, say)."""
     version = glibc_version()
     tunables = huge_page_tunables(os.environ)
     if version is None or version < HUGE_PAGES_GLIBC or tunables is None:
