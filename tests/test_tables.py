@@ -100,9 +100,19 @@ def test_sorted_key_rows_leave_what_is_not_sorted_and_unique_to_the_merge() -> N
     missing = frame.astype({"timestamp": "datetime64[us, UTC]"})
     missing.loc[0, "timestamp"] = pd.NaT
     other_unit = frame.astype({"timestamp": "datetime64[ns, UTC]"})
+    as_text = frame.astype({"timestamp": "str"})
     for odd in (shuffled, twice.reset_index(drop=True), missing, other_unit):
         assert sorted_key_rows(frame, odd) is None
         assert sorted_key_rows(odd, frame) is None
+    assert sorted_key_rows(as_text, as_text) is None
+
+
+def test_sorted_key_rows_of_an_empty_frame_pair_nothing() -> None:
+    frame = key_frame(np.random.default_rng(0), ["A", "B"], 0.8)
+    for left, right in ((frame.iloc[:0], frame), (frame, frame.iloc[:0])):
+        found = sorted_key_rows(left, right)
+        assert found is not None
+        assert [len(rows) for rows in found] == [len(r) for r in merged_rows(left, right)] == [0, 0]
 
 
 def test_a_label_key_given_twice_is_refused_as_before(files) -> None:

@@ -79,6 +79,8 @@ def _ticker_runs(frame: pd.DataFrame) -> tuple[dict[str, tuple[int, int]], np.nd
     if starts is None or stamps.isna().any():
         return None
     times = pd.DatetimeIndex(stamps).asi8
+    if len(frame) == 0:
+        return {}, times
     rising = np.diff(times) > 0
     rising[starts[1:] - 1] = True  # a new ticker may start at any time
     if not rising.all():
@@ -94,9 +96,12 @@ def sorted_key_rows(
     """The rows of `left` and of `right` holding the same (ticker, timestamp), in key order: what
     an inner merge sorted by key pairs up, ticker by ticker on sorted timestamps instead of
     hashing every key. None unless both frames are sorted by key with no key twice, and their
-    key columns have the same dtypes (the merge then answers, and refuses a repeated key)."""
+    key columns have the same dtypes, text and datetime (the merge then answers, and refuses a
+    repeated key)."""
     if any(left[k].dtype != right[k].dtype for k in KEYS):
         return None
+    if left["timestamp"].dtype.kind != "M" or not pd.api.types.is_string_dtype(left["ticker"]):
+        return None  # times compared as instants, tickers as text: what the merge compares
     left_runs, right_runs = _ticker_runs(left), _ticker_runs(right)
     if left_runs is None or right_runs is None:
         return None
