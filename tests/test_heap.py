@@ -1,46 +1,16 @@
-"""updown.heap: the stage processes' malloc tunables, and that the kernel honours them."""
+"""updown.heap: a stage process keeps freed memory for reuse (glibc), and the kernel sees it."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from updown.heap import HUGE_PAGES_GLIBC, glibc_version, huge_page_tunables, keep_freed_memory
+from updown.heap import glibc_version, keep_freed_memory
 
 GLIBC = glibc_version()
-needs_tunable = pytest.mark.skipif(
-    GLIBC is None or GLIBC < HUGE_PAGES_GLIBC,
-    reason=f"glibc {GLIBC} lacks glibc.malloc.hugetlb (needs {HUGE_PAGES_GLIBC})",
-)
-THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-
-
-def thp_mode() -> str | None:
-    """The kernel's transparent huge page mode ('always', 'madvise', 'never'), None if unknown."""
-    if not THP.is_file():
-        return None
-    text = THP.read_text()
-    return text[text.index("[") + 1 : text.index("]")] if "[" in text else None
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    return env | extra
-
-
-def test_huge_pages_are_added_to_the_tunables_already_set() -> None:
-    assert huge_page_tunables({}) == "glibc.malloc.hugetlb=1"
-    assert huge_page_tunables({"GLIBC_TUNABLES": ""}) == "glibc.malloc.hugetlb=1"
-    mine = "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0"
-    assert huge_page_tunables({"GLIBC_TUNABLES": mine}) == f"{mine}:glibc.malloc.hugetlb=1"
-
-
-def test_a_huge_page_setting_already_made_stands_and_stops_the_reexecution() -> None:
-    for value in ("glibc.malloc.hugetlb=0", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=2"):
-        assert huge_page_tunables({"GLIBC_TUNABLES": value}) is None
+needs_glibc = pytest.mark.skipif(GLIBC is None, reason="the C library is not glibc")
 
 
 def test_glibc_version_is_read_from_the_running_c_library() -> None:
@@ -49,48 +19,29 @@ def test_glibc_version_is_read_from_the_running_c_library() -> None:
         return
     libc, _ = os.confstr("CS_GNU_LIBC_VERSION").split(" ")
     assert (GLIBC is not None) == (libc == "glibc")
-    if GLIBC is not None:
-        assert keep_freed_memory()
 
 
-REPORT = """
+# How much resident memory freeing a 16 MiB column-sized block gives back to the OS, in KiB.
+FREE_ONE_BLOCK = """
 import os, sys
-from updown.heap import with_huge_pages
-with_huge_pages(sys.orig_argv)
-print(os.getpid(), os.environ.get("GLIBC_TUNABLES"), flush=True)
-"""
-
-
-@needs_tunable
-def test_the_process_executes_itself_once_with_huge_pages_and_keeps_its_pid() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", REPORT],
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0
-    assert out.split() == [str(proc.pid), "glibc.malloc.hugetlb=1"]  # printed once: no loop
-
-
-# malloc (not numpy's own madvise, switched off) must be what asks for huge pages.
-ALLOCATE = """
-import os, sys
-from updown.heap import with_huge_pages
-if sys.argv[1] == "tuned":
-    with_huge_pages(sys.orig_argv)
+from updown.heap import keep_freed_memory
+if sys.argv[1] == "kept":
+    assert keep_freed_memory()
 import numpy as np
-block = np.ones(64 * 2**20 // 8)
-rollup = open("/proc/self/smaps_rollup").read().splitlines()
-print(next(int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:")))
+
+def resident_kib():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+block = np.ones(16 * 2**20 // 8)
+before = resident_kib()
+del block
+print(before - resident_kib())
 """
 
 
-def huge_kb(mode: str, **env: str) -> int:
+def returned_kib(mode: str) -> int:
     out = subprocess.run(
-        [sys.executable, "-c", ALLOCATE, mode],
-        env=child_env(NUMPY_MADVISE_HUGEPAGE="0", **env),
+        [sys.executable, "-c", FREE_ONE_BLOCK, mode],
         capture_output=True,
         text=True,
         check=True,
@@ -99,10 +50,12 @@ def huge_kb(mode: str, **env: str) -> int:
     return int(out.stdout)
 
 
-@needs_tunable
-@pytest.mark.skipif(
-    thp_mode() != "madvise", reason=f"transparent huge pages are {thp_mode()!r}, not 'madvise'"
-)
-def test_malloc_memory_lands_on_huge_pages_only_when_tuned() -> None:
-    assert huge_kb("tuned") >= 2048  # at least one 2 MiB page backs the 64 MiB block
-    assert huge_kb("plain", GLIBC_TUNABLES="glibc.malloc.hugetlb=0") == 0
+@needs_glibc
+def test_a_freed_column_sized_block_stays_with_the_process_for_reuse() -> None:
+    assert returned_kib("plain") >= 15 * 1024  # glibc's default: mmapped, unmapped on free
+    assert returned_kib("kept") < 1024  # kept on the heap: the next column reuses its pages
+
+
+def test_keeping_freed_memory_is_a_no_op_without_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("updown.heap.glibc_version", lambda: None)
+    assert keep_freed_memory() is False

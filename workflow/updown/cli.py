@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from updown.errors import UpdownError, describe_error
-from updown.heap import keep_freed_memory, with_huge_pages
+from updown.heap import keep_freed_memory
 
 log = logging.getLogger("updown")
 
@@ -281,9 +281,7 @@ def _lightgbm_without_sklearn() -> None:
 
 def entry() -> int:
     """The `updown` console script: `main` on the command line's arguments, in a process whose
-    heap is on huge pages and keeps freed memory (it may execute itself again first: see
-    updown.heap)."""
-    with_huge_pages(sys.orig_argv)
+    heap keeps freed memory (updown.heap)."""
     keep_freed_memory()
     stage = sys.argv[1] if len(sys.argv) > 1 else ""
     if stage in BOOSTER_ONLY:

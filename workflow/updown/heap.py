@@ -1,5 +1,4 @@
-"""How a stage process's heap is set up (glibc only): freed column-sized memory kept for reuse,
-and malloc'd memory on transparent huge pages.
+"""A stage process's heap (glibc only): freed column-sized memory kept for reuse.
 
 A panel column is 13.6 MB at the S&P folder's 1.7 million rows. glibc's malloc hands such a block
 back to the OS when it is freed (from the top of the heap once more than the trim threshold is
@@ -8,26 +7,22 @@ features stage spent a third of its CPU in the kernel doing so. Keeping freed me
 cuts its system time by 40% (4.5 s to 2.6 s on the S&P folder) with the same peak RSS; the values
 computed do not change, only where their memory comes from. Every `updown` command does so.
 
-LightGBM's histograms read the binned training rows (~130 MB on the S&P folder) in the order of
-each round's bagged sample and each leaf's rows: on 4 KiB pages most of those reads miss the
-TLB. glibc 2.35+ asks the kernel for transparent huge pages for malloc'd memory when its tunable
-`glibc.malloc.hugetlb` is 1, and train's boosting then took 17% less time on this project's
-machine while its host ran slow, 5% when it ran fast (the same model, byte for byte). glibc reads its tunables only as a process starts, so `updown` sets it and
-executes itself again before numpy or pandas loads (`with_huge_pages`).
+Not done: malloc on transparent huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, which needs
+the process to execute itself again). It shortened train's boosting on one day's slow host and
+measured even or slower every time since (the train process 27.8 s with them against 27.0 s
+without, three interleaved pairs; the S&P pipeline 64.8 s against 65.2 s, two pairs): train's
+user time fell by 2 s and its system time rose by 2.3 s, the first fault of a huge page costing
+what its TLB hits saved.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Mapping
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's largest on 64-bit: blocks up to it use the heap
 TRIM_THRESHOLD = 2**31 - 1  # the largest an int holds: freed heap memory stays for reuse
-HUGE_PAGES = ("glibc.malloc.hugetlb", "1")  # madvise(MADV_HUGEPAGE) on malloc's memory
-HUGE_PAGES_GLIBC = (2, 35)  # the first glibc with the tunable; older ones ignore it
 
 
 def keep_freed_memory() -> bool:
@@ -58,24 +53,3 @@ def glibc_version() -> tuple[int, int] | None:
     if name != "glibc" or len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
         return None
     return int(parts[0]), int(parts[1])
-
-
-def huge_page_tunables(env: Mapping[str, str]) -> str | None:
-    """GLIBC_TUNABLES with huge pages for malloc added, or None when `env` already names the
-    tunable (set by us before, or by the user, whose value stands)."""
-    current = env.get("GLIBC_TUNABLES", "")
-    names = {item.partition("=")[0] for item in current.split(":") if item}
-    if HUGE_PAGES[0] in names:
-        return None
-    return ":".join([*filter(None, current.split(":")), "=".join(HUGE_PAGES)])
-
-
-def with_huge_pages(argv: list[str]) -> None:
-    """Execute this process again (same `argv`, same PID) with malloc on huge pages, once; a
-    no-op where glibc lacks the tunable or the environment already sets it (set it yourself,
-    to any value, to run a command without the second start: under a profiler, say)."""
-    version = glibc_version()
-    tunables = huge_page_tunables(os.environ)
-    if version is None or version < HUGE_PAGES_GLIBC or tunables is None:
-        return
-    os.execve(sys.executable, argv, {**os.environ, "GLIBC_TUNABLES": tunables})
