@@ -67,10 +67,11 @@ def clean_tickers(raw: dict[str, pd.DataFrame], cfg: ValidateConfig) -> CleanTic
     gap = ~first & (step > pd.Timedelta(days=cfg.max_gap_days).to_timedelta64())
     if cfg.on_gap == "fail":
         clean &= ~np.logical_or.reduceat(gap, starts)
-    log_adj = np.log(cols["adj_close"])
-    r = np.r_[np.nan, np.diff(log_adj)]
-    r[first | gap] = np.nan
-    with np.errstate(invalid="ignore"):
+    # A ticker with a price at or below zero is not clean, and only clean tickers' returns are
+    # read below: its log's NaN and -inf are no news.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.r_[np.nan, np.diff(np.log(cols["adj_close"]))]
+        r[first | gap] = np.nan
         jump = np.abs(r) > cfg.max_abs_log_return
     zero = np.add.reduceat((cols["volume"] == 0).astype(np.int64), starts)
     out = CleanTickers({}, {}, {}, {})
