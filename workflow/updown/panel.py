@@ -28,35 +28,72 @@ from updown.contract import SEGMENT
 #: The panel column numbering each ticker's segments (stretches between long gaps), 0 first.
 
 
+def value_changes(values: pd.Series) -> np.ndarray:
+    """For rows 1..n-1: True where the value differs from the row before's (a missing value
+    differs from everything). Text is compared in Arrow: a Python string per row would cost
+    0.1 s on each pass over a 1.7 million-row ticker column, against 0.02 s."""
+    if len(values) < 2:
+        return np.zeros(0, dtype=bool)
+    if values.dtype.kind in "biufcmM":
+        v = values.to_numpy()
+        return np.asarray(v[1:] != v[:-1], dtype=bool)
+    import pyarrow.compute as pc
+
+    text = _arrow_text(values)
+    return _filled(pc.not_equal(text[1:], text[:-1]), True)
+
+
+def _arrow_text(values: pd.Series) -> Any:
+    """A text column as an Arrow array (no copy when pandas already holds it in Arrow)."""
+    import pyarrow as pa
+
+    text = pa.array(values)
+    if pa.types.is_dictionary(text.type):  # a categorical column: compare its values
+        text = text.cast(text.type.value_type)
+    return text
+
+
+def _filled(flags: Any, missing: bool) -> np.ndarray:
+    """An Arrow boolean array as numpy, `missing` where it is null."""
+    import pyarrow.compute as pc
+
+    if flags.null_count:
+        flags = pc.fill_null(flags, missing)
+    return np.asarray(flags.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def check_sorted(panel: pd.DataFrame) -> None:
     """Raise ValueError unless `panel` is sorted by (ticker, timestamp), unique, default index."""
     if not len(panel):
         return
     if not isinstance(panel.index, pd.RangeIndex) or panel.index.start != 0:
         raise ValueError("panel must have a default RangeIndex")
-    ticker = panel["ticker"].to_numpy()
     ts = pd.DatetimeIndex(panel["timestamp"]).asi8
-    same = ticker[1:] == ticker[:-1]
-    ticker_ok = np.all(same | (ticker[1:] > ticker[:-1]))
+    same = ~value_changes(panel["ticker"])
     # Each ticker forms one run and its timestamps strictly increase along it.
-    if not ticker_ok or not np.all(~same | (ts[1:] > ts[:-1])):
+    if not _ascending(panel["ticker"]) or not np.all(~same | (ts[1:] > ts[:-1])):
         raise ValueError(
             "panel must be sorted by (ticker, timestamp), one row per pair, with a default index"
         )
+
+
+def _ascending(ticker: pd.Series) -> bool:
+    """Every ticker at least the one before it (none missing), compared in Arrow."""
+    import pyarrow.compute as pc
+
+    text = _arrow_text(ticker)
+    return bool(_filled(pc.greater_equal(text[1:], text[:-1]), False).all())
 
 
 def _new_run(rows: pd.Series | pd.DataFrame) -> np.ndarray:
     """For rows 1..n-1: True where the row starts another ticker (or segment) than the row
     before. `rows`: a ticker column, or a panel (ticker, and segment when it has one)."""
     if isinstance(rows, pd.DataFrame):
-        ticker = rows["ticker"].to_numpy()
-        change = ticker[1:] != ticker[:-1]
+        change = value_changes(rows["ticker"])
         if SEGMENT in rows.columns:
-            segment = rows[SEGMENT].to_numpy()
-            change |= segment[1:] != segment[:-1]
-        return np.asarray(change, dtype=bool)
-    values = rows.to_numpy()
-    return np.asarray(values[1:] != values[:-1], dtype=bool)
+            change |= value_changes(rows[SEGMENT])
+        return change
+    return value_changes(rows)
 
 
 def sorted_ticker_starts(ticker: pd.Series) -> np.ndarray | None:
@@ -128,8 +165,7 @@ def gap_segments(panel: pd.DataFrame, max_gap: pd.Timedelta) -> np.ndarray:
         return np.zeros(0, dtype=np.int32)
     index = pd.DatetimeIndex(panel["timestamp"])
     ts = (index.tz_convert(None) if index.tz is not None else index).to_numpy()
-    ticker = panel["ticker"].to_numpy()
-    same = ticker[1:] == ticker[:-1]
+    same = ~value_changes(panel["ticker"])
     crossed = np.zeros(n, dtype=np.int64)
     crossed[1:] = np.cumsum(same & ((ts[1:] - ts[:-1]) > max_gap.to_timedelta64()))
     first = np.r_[True, ~same]
@@ -142,10 +178,9 @@ def tickers_without_volume(panel: pd.DataFrame) -> list[str]:
     sorted by ticker. Every volume feature of such a ticker would be NaN or meaningless."""
     if not len(panel):
         return []
-    ticker = panel["ticker"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, ticker[1:] != ticker[:-1]])
+    starts = np.flatnonzero(np.r_[True, value_changes(panel["ticker"])])
     traded = np.logical_or.reduceat((panel["volume"] > 0).to_numpy(), starts)
-    return [str(t) for t in ticker[starts[~traded]]]
+    return [str(t) for t in panel["ticker"].iloc[starts[~traded]]]
 
 
 def lag(values: pd.Series, n: int, pos: np.ndarray) -> pd.Series:

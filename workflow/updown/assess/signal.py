@@ -32,6 +32,7 @@ import pandas as pd
 
 from updown.assess.bootstrap import MIN_BLOCKS, Interval, block_counts
 from updown.config import BootstrapConfig
+from updown.panel import value_changes
 from updown.returns import forward_returns
 
 
@@ -55,10 +56,9 @@ def row_keys(pred: pd.DataFrame) -> Keys:
     """`pred` sorted by (ticker, timestamp), as evaluate's predictions are."""
     codes, bars = pd.factorize(pred["timestamp"], sort=True)
     bar = np.asarray(codes, dtype=np.int64)
-    ticker = pred["ticker"].to_numpy()
     prev = np.full(len(bar), -1, dtype=np.int64)
     if len(bar) > 1:
-        follows = (ticker[1:] == ticker[:-1]) & (bar[1:] == bar[:-1] + 1)
+        follows = ~value_changes(pred["ticker"]) & (bar[1:] == bar[:-1] + 1)
         prev[1:][follows] = np.arange(len(bar) - 1)[follows]
     return Keys(bar, len(bars), prev, bool(pred["ticker"].nunique() > 1))
 

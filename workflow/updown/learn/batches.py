@@ -17,6 +17,7 @@ import pandas as pd
 
 from updown.config import FeaturesConfig
 from updown.learn.features import make_features, planned_names
+from updown.panel import value_changes
 
 # Rows per batch: about 2 GB of peak memory with the full feature set (measured on the S&P
 # folder, 1.7 million rows in one pass). Panels up to this size are computed in one pass.
@@ -26,11 +27,10 @@ MAX_BATCH_ROWS = 2_500_000
 def ticker_batches(ticker: pd.Series, max_rows: int) -> list[slice]:
     """Consecutive row ranges of whole tickers, each at most `max_rows` long unless one ticker
     alone is longer. `ticker` is the ticker column of a panel sorted by ticker."""
-    values = ticker.to_numpy()
-    n = len(values)
+    n = len(ticker)
     if n == 0:
         return []
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    starts = np.flatnonzero(np.r_[True, value_changes(ticker)])
     bounds = [*starts.tolist(), n]
     batches, first = [], 0
     for end, nxt in pairwise(bounds[1:]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from updown.config import FeaturesConfig, SplitConfig
@@ -32,8 +33,12 @@ def check_feature_history(panel: pd.DataFrame, cfg: FeaturesConfig) -> None:
     (its segments, see updown.panel) needs one segment longer than the window."""
     window, key = longest_window(cfg)
     last = rows_left_in_ticker(panel) == 0  # the last row of each segment
+    ends = np.flatnonzero(last)
     runs = pd.DataFrame(
-        {"ticker": panel["ticker"].to_numpy()[last], "bars": position_in_ticker(panel)[last] + 1}
+        {
+            "ticker": panel["ticker"].iloc[ends].to_numpy(),
+            "bars": position_in_ticker(panel)[ends] + 1,
+        }
     )
     by_ticker = runs.groupby("ticker", sort=True)["bars"]
     longest, pieces = by_ticker.max(), by_ticker.size()

@@ -21,10 +21,9 @@ def block_periods(rows: pd.DataFrame, blocks: list[pd.Series]) -> list[dict[str,
     ts = pd.DatetimeIndex(rows["timestamp"])
     out = []
     for fold in blocks:
-        names = fold.to_numpy()
         record: dict[str, Any] = {}
         for name in BLOCKS:
-            inside = ts[names == name]
+            inside = ts[(fold == name).to_numpy()]  # compared in Arrow, not a string per row
             record[name] = (
                 [inside.min().isoformat(), inside.max().isoformat()] if len(inside) else None
             )
