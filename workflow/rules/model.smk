@@ -73,12 +73,13 @@ rule evaluate:
         "logs/benchmarks/evaluate.tsv"
     conda:
         "../envs/updown.yaml"
+    threads: config["evaluate"]["threads"]
     resources:
         mem_mb=scaled(500, 3, ceiling=(3000, 1.5)),
         runtime=scaled(10, 0.01),
     params:
         split=section("split"),
-        evaluate=section("evaluate"),
+        evaluate=section("evaluate", exclude=["threads"]),
     shell:
         "updown evaluate --params params.yaml --features {input.features} "
         "--labels {input.labels} --prices {input.prices} --model {input.model} "

@@ -188,6 +188,7 @@ class EvaluateConfig:
     horizons: tuple[int, ...]  # the signal sheet's holding horizons, bars (sorted)
     quantiles: int  # the signal sheet's score quantiles
     block: str  # test (the untouched test block) | validation (what a sweep chooses by)
+    threads: int  # reading the scored rows' features and scoring them; values unchanged
 
 
 @dataclass(frozen=True)

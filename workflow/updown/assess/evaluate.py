@@ -126,9 +126,10 @@ def _columns(name: str, c: Contender) -> dict[str, np.ndarray]:
 
 
 def fold_predictions(
-    table: pd.DataFrame, fold: FoldInput, task: str, threshold: float
+    table: pd.DataFrame, fold: FoldInput, task: str, threshold: float, threads: int = 1
 ) -> pd.DataFrame:
-    """One row per test row of `fold`: keys, label, and every contender's score, value and call."""
+    """One row per test row of `fold`: keys, label, and every contender's score, value and call;
+    the model scores on `threads` threads (each row's score is the same on any number)."""
     import lightgbm as lgb
 
     in_test = (fold.blocks == "test").to_numpy()
@@ -146,7 +147,8 @@ def fold_predictions(
         drop=True
     )
     out.insert(2, "fold", fold.fold)
-    value = np.asarray(booster.predict(test[booster.feature_name()]), dtype=float)
+    value = booster.predict(test[booster.feature_name()], num_threads=threads)
+    value = np.asarray(value, dtype=float)
     cut = threshold if task == CLASSIFICATION else 0.0
     cols = _columns("model", Contender(score=value, value=value, up=value > cut))
     for name, c in predict_baselines(test, fold.baselines, task, threshold).items():
@@ -155,10 +157,10 @@ def fold_predictions(
 
 
 def test_predictions(
-    table: pd.DataFrame, folds: list[FoldInput], task: str, threshold: float
+    table: pd.DataFrame, folds: list[FoldInput], task: str, threshold: float, threads: int = 1
 ) -> pd.DataFrame:
     """Every fold's test predictions, pooled and sorted by (ticker, timestamp)."""
-    pred = pd.concat([fold_predictions(table, f, task, threshold) for f in folds])
+    pred = pd.concat([fold_predictions(table, f, task, threshold, threads) for f in folds])
     pred = pred.sort_values(["ticker", "timestamp"], ignore_index=True)
     if pred.duplicated(["ticker", "timestamp"]).any():
         raise UpdownError("split: walk-forward test blocks overlap; a row would be scored twice")
@@ -330,7 +332,7 @@ def evaluate(
     `horizon`: the label's, in bars (the bootstrap's blocks must be longer); `entry`: where
     the label's return starts (updown.returns), the signal sheet's forward returns too."""
     bs.check_settings(cfg.bootstrap, horizon)
-    pred = test_predictions(table, folds, task, cfg.threshold)
+    pred = test_predictions(table, folds, task, cfg.threshold, cfg.threads)
     t = targets(pred, task)
     n_tickers = int(pred["ticker"].nunique())
     headline = resolve_headline(cfg.headline, task, n_tickers)

@@ -67,7 +67,9 @@ def run(a: argparse.Namespace) -> None:
     periods = block_periods(keys, blocks)  # every block's dates, for the report's header
     blocks = scored_blocks(blocks, params.evaluate.block, params.split.mode)
     tested = np.flatnonzero(np.logical_or.reduce([(b == "test").to_numpy() for b in blocks]))
-    table = read_training_table(a.features, labels, keep=tested, keys=(keys, feature_rows))
+    table = read_training_table(
+        a.features, labels, keep=tested, keys=(keys, feature_rows), threads=params.evaluate.threads
+    )
     blocks = [b.iloc[tested].reset_index(drop=True) for b in blocks]
     folds = fold_inputs(a, summary, blocks)
     model_text = Path(a.model).read_text()
