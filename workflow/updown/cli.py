@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from updown.errors import UpdownError, describe_error
-from updown.heap import keep_freed_memory
+from updown.heap import keep_freed_memory, leave_objects_to_the_exit, numpy_on_ordinary_pages
 
 log = logging.getLogger("updown")
 
@@ -281,12 +281,17 @@ def _lightgbm_without_sklearn() -> None:
 
 def entry() -> int:
     """The `updown` console script: `main` on the command line's arguments, in a process whose
-    heap keeps freed memory (updown.heap)."""
+    heap keeps freed memory, whose numpy arrays sit on ordinary pages and whose objects are left
+    to the exit (updown.heap)."""
     keep_freed_memory()
+    numpy_on_ordinary_pages()
     stage = sys.argv[1] if len(sys.argv) > 1 else ""
     if stage in BOOSTER_ONLY:
         _lightgbm_without_sklearn()
-    return main()
+    try:
+        return main()
+    finally:
+        leave_objects_to_the_exit()
 
 
 if __name__ == "__main__":
