@@ -45,6 +45,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 BIN = Path(sys.executable).parent
+PROFILE = ("--workflow-profile", "workflow/profiles/local")  # what `make run` passes
 SHARED_SP500 = REPO.parent / "shared" / "data" / "sp500-daily"
 SP500_START, SP500_END = "1999-11-01", "2018-12-31"
 GB = 1024.0  # MB per GB
@@ -208,7 +209,9 @@ class Project:
         return done, stages
 
     def snakemake(self, name: str, *targets: str) -> tuple[Measured, list[dict]]:
-        return self.run(name, [str(BIN / "snakemake"), "--cores", str(self.cores), *targets])
+        # As `make run` runs it: the same workflow profile, the cores given here.
+        cmd = [str(BIN / "snakemake"), "--cores", str(self.cores), *PROFILE, *targets]
+        return self.run(name, cmd)
 
     def params(self) -> dict[str, Any]:
         return yaml.safe_load((self.path / "params.yaml").read_text())

@@ -182,3 +182,18 @@ def test_slurm_profile_plans_every_job(new_project) -> None:
     assert re.search(r"^rule acquire_\d+:", log, re.M)
     for rule in ("validate", "label", "features", "train", "evaluate", "track", "predict"):
         assert re.search(rf"^rule {rule}:", log, re.M), rule
+
+
+def test_only_the_local_profile_lifts_the_submission_rate_limit() -> None:
+    # Snakemake's limiter arms a 1 s timer after each job selection that the interpreter waits
+    # for at exit; a cluster queue wants the limit, this machine does not. Snakemake's own parser
+    # reads "10ms" as ten minutes, so the value is checked as Snakemake reads it.
+    import yaml
+    from snakemake.settings.types import MaxJobsPerTimespan
+
+    profiles = SCRIPTS.parent
+    local = yaml.safe_load((profiles / "local" / "config.yaml").read_text())
+    assert MaxJobsPerTimespan.parse_choice(local["max-jobs-per-timespan"]).timespan == 0
+    for name in ("slurm", "cluster-generic"):
+        cluster = yaml.safe_load((profiles / name / "config.yaml").read_text())
+        assert "max-jobs-per-timespan" not in cluster, name
