@@ -302,3 +302,24 @@ def test_the_linear_baseline_sits_at_the_optimum_of_its_penalised_loss() -> None
     # size of the data term's
     gradient = np.append(0.1 * z.T @ residual + w, 0.1 * residual.sum())
     assert np.abs(gradient).max() < 3e-4 * 0.1 * np.abs(z.T @ y.to_numpy()).max()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_linear_baselines_standardising_on_threads_equals_the_whole_frame_to_the_bit(
+    dtype,
+) -> None:
+    from updown.learn.baselines import standardise
+
+    rng = np.random.default_rng(5)
+    x = pd.DataFrame(rng.standard_normal((5001, 9)) * 3 + 1, columns=[f"f{i}" for i in range(9)])
+    x.iloc[rng.integers(0, 5001, 700), 2] = np.nan  # gaps: filled with the median
+    x["f4"] = np.nan  # no median at all: filled with 0, then constant
+    x["f5"] = 2.5  # constant: scale 1
+    x = x.astype(dtype)
+    whole = standardise(x, threads=1)
+    for threads in (2, 3):
+        parts = standardise(x, threads=threads)
+        for a, b in zip(whole, parts, strict=True):
+            assert a.dtype == b.dtype and a.flags.f_contiguous == b.flags.f_contiguous
+            assert np.array_equal(a, b, equal_nan=True)
+    assert whole[0][4] == 0 and whole[2][4] == 1 and whole[2][5] == 1

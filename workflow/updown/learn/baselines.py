@@ -18,6 +18,7 @@ differ in their call and in their ranking.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,18 +78,53 @@ def ridge(
 BLAS_THREADS = 2  # the count the committed results (headline.json) were fitted with
 
 
+def standardise(
+    x: pd.DataFrame, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each column's median (0 where it has none), then its mean and standard deviation with
+    missing values filled by the median (1 for a constant column), and the filled columns
+    standardised: (fill, mean, scale, z). Columns of one dtype are done a column per thread,
+    each with pandas' own reductions and in the layout a frame's values have (rows x columns,
+    column-major), so the numbers are those of the whole-frame expressions below, to the bit."""
+    if len(set(x.dtypes)) != 1 or threads <= 1:
+        fill = x.median().fillna(0.0)
+        xf = x.fillna(fill)
+        mean, scale = xf.mean(), xf.std(ddof=0).replace(0.0, 1.0)
+        z = ((xf - mean) / scale).to_numpy()
+        return fill.to_numpy(), mean.to_numpy(), scale.to_numpy(), z
+    block = np.empty((x.shape[1], len(x)), dtype=x.dtypes.iloc[0])
+    stats = np.empty((3, x.shape[1]), dtype=block.dtype)
+
+    def column(i: int) -> None:
+        values = x.iloc[:, i]
+        median = values.median()
+        fill = 0.0 if pd.isna(median) else median
+        filled = values.fillna(fill)
+        mean, std = filled.mean(), filled.std(ddof=0)
+        scale = 1.0 if std == 0.0 else std
+        block[i] = ((filled - mean) / scale).to_numpy()
+        stats[:, i] = fill, mean, scale
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(column, range(x.shape[1])))
+    return stats[0], stats[1], stats[2], block.T
+
+
 def fit_linear(
-    x: pd.DataFrame, y: pd.Series, task: str, c: float, weight: np.ndarray | None = None
+    x: pd.DataFrame,
+    y: pd.Series,
+    task: str,
+    c: float,
+    weight: np.ndarray | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Standardised L2 linear model: logistic (C = c) or ridge (alpha = 1 / (2c), the same
-    penalty on the summed loss). Missing values are filled with the training medians."""
+    penalty on the summed loss). Missing values are filled with the training medians. The
+    standardising runs on `threads` threads (the same numbers on any number)."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    fill = x.median().fillna(0.0)
-    xf = x.fillna(fill)
-    mean, scale = xf.mean(), xf.std(ddof=0).replace(0.0, 1.0)
-    z = ((xf - mean) / scale).to_numpy()
+    fill, mean, scale, z = standardise(x, threads)
     # The fit's sums depend on how BLAS splits them across threads, and the thread count on who
     # runs train: Snakemake sets OPENBLAS_NUM_THREADS to the job's threads, DVC leaves it to the
     # core count. A fixed count gives the same coefficients under either, on any machine.
@@ -121,16 +157,18 @@ def fit_baselines(
     task: str,
     linear_c: float,
     weight: np.ndarray | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Fit every baseline on the training rows (`label`, `ret_1` and the feature columns);
-    `weight`: each row's sample weight (train.sample_weight), None for equal weights."""
+    `weight`: each row's sample weight (train.sample_weight), None for equal weights;
+    `threads`: for the linear baseline's standardising."""
     y = train["label"].to_numpy(dtype=float)
     w = np.ones(len(y)) if weight is None else weight
     overall = float(np.average(y, weights=w))
     out: dict[str, Any] = {"majority": {"value": overall}}
     for name, call in rule_calls(train["ret_1"]).items():
         out[name] = _conditional(call, y, overall, w)
-    out["linear"] = fit_linear(train[features], train["label"], task, linear_c, weight)
+    out["linear"] = fit_linear(train[features], train["label"], task, linear_c, weight, threads)
     return out
 
 

@@ -238,7 +238,7 @@ def fit_fold(
     weight = sample_weights(table, train_rows, cfg, horizon, entry_offset)
     fitted_weight = None if weight is None else weight[np.searchsorted(train_rows, fitted_rows)]
     baselines = fit_baselines(
-        table.iloc[fitted_rows], names, task, cfg.linear_c, weight=fitted_weight
+        table.iloc[fitted_rows], names, task, cfg.linear_c, fitted_weight, cfg.num_threads
     )
     y = table["label"].to_numpy()
     dtrain = lgb.Dataset(
