@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ from updown.redact import redact, scrub, scrubbed_logs, secrets_of, without_cred
 from updown.serve.lineage import git_state, orchestrator
 from updown.serve.mlflow_values import curve_to_log, metrics_to_log, params_to_log, safe_name
 from updown.serve.run_files import stage_artifacts
-from updown.serve.store import tracking_uri
+from updown.serve.store import create_new_store, tracking_uri
 from updown.serve.track import _short_error
 
 
@@ -224,3 +225,37 @@ def test_an_unreachable_server_gives_a_short_error_without_its_password(
     message = _short_error(caught.value, secrets_of(uri))
     assert "hunter22" not in message  # ...ours does not
     assert message == "cannot connect (connection refused)"
+
+
+# A process dying while MLflow builds a new store: killed between two schema migrations.
+KILLED_WHILE_CREATING = """
+import os, sys
+import mlflow.store.db.utils as db
+
+def die_halfway(engine):
+    os._exit(9)
+
+db._upgrade_db = die_halfway  # the first tables exist, the migrations never run
+from updown.serve.store import create_new_store
+create_new_store(sys.argv[1])
+"""
+
+
+def test_a_store_is_created_whole_or_not_at_all_and_a_killed_creation_is_retried(
+    tmp_path: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    database = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_CREATING, uri], timeout=120)
+    assert killed.returncode == 9
+    assert not database.exists()  # no half-built store where the next run would open it
+    assert len(list(tmp_path.glob(".mlflow.db.*.new"))) == 1
+    create_new_store(uri)
+    assert database.exists() and not list(tmp_path.glob(".mlflow.db.*"))
+    client = MlflowClient(tracking_uri=uri)
+    assert client.create_experiment("built") and client.search_registered_models() == []
+    before = database.stat().st_mtime_ns
+    create_new_store(uri)  # an existing store is left alone
+    assert database.stat().st_mtime_ns == before

@@ -50,6 +50,27 @@ def store_lock(uri: str) -> contextlib.AbstractContextManager[None]:
     return exclusive_lock(f"{database}.lock")
 
 
+def create_new_store(uri: str) -> None:
+    """Build a sqlite store that does not exist yet whole, beside its path, and move it into
+    place. MLflow builds a new store by running its schema migrations one by one: a process
+    killed halfway left a store that every later run refused ("table ... already exists").
+    Left half-built here, it is a stray file the next creation removes. An existing store, or a
+    server, is left alone. Call it under store_lock(uri)."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path, _, query = uri.removeprefix("sqlite:///").partition("?")
+    database = Path(path)
+    if database.exists():
+        return
+    from mlflow import MlflowClient
+
+    for stray in database.parent.glob(f".{database.name}.*.new"):
+        stray.unlink(missing_ok=True)
+    building = database.with_name(f".{database.name}.{os.getpid()}.new")
+    MlflowClient(tracking_uri=f"sqlite:///{building}" + (f"?{query}" if query else ""))
+    os.replace(building, database)
+
+
 def open_experiment(client: MlflowClient, name: str) -> str:
     """The experiment's id, created if missing, its kind classic ML (MLflow 3 opens a GenAI
     experiment on its traces overview)."""

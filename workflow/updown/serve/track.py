@@ -49,6 +49,7 @@ from updown.serve.serving import example_bars, log_raw_bars_model, pip_requireme
 from updown.serve.store import (
     FINGERPRINT_TAG,
     MLFLOW_ENV_DEFAULTS,
+    create_new_store,
     find_result,
     open_experiment,
     register,
@@ -210,6 +211,7 @@ def _log_run(
 
     import mlflow
 
+    create_new_store(uri)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
     experiment_id = open_experiment(client, params.mlflow.experiment)
