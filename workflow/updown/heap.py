@@ -19,9 +19,11 @@ numpy asks the kernel to back each array of 4 MB or more with transparent huge p
 is in `madvise` mode, the common default). Each first touch of such an array then faults in and
 zeroes 2 MB at a time; on the S&P folder the validate and features stages spent that in system
 time: without the advice validate took 2.5 s instead of 3.0 s and features 7.9 s instead of
-9.3 s, every other stage the same within noise, the pipeline 59.1 s against 60.3 s (two
-interleaved pairs of whole runs). So every `updown` process turns the advice off before numpy is
-imported, unless NUMPY_MADVISE_HUGEPAGE is already set (the user's choice wins).
+9.3 s (its system time 1.3-2.9 s instead of 4.5 s), the pipeline 59.1 s against 60.3 s (two
+interleaved pairs of whole runs). Evaluate and predict fault more 4 KB pages instead (their
+system time up by 1.5 s and 0.6-1.9 s); keeping the advice for them alone was no faster in two
+more pairs. So every `updown` process turns the advice off before numpy is imported, unless
+NUMPY_MADVISE_HUGEPAGE is already set (the user's choice wins).
 
 Python's shutdown runs one last garbage collection over every object still alive: in the track
 stage, MLflow's, SQLAlchemy's and pydantic's by the hundred thousand, 0.8 s between the stage's
