@@ -99,12 +99,11 @@ def _new_run(rows: pd.Series | pd.DataFrame) -> np.ndarray:
 def sorted_ticker_starts(ticker: pd.Series) -> np.ndarray | None:
     """The first row of each ticker when `ticker` is sorted (each ticker one run of rows, in
     increasing order), else None. Compared in Arrow, without a Python string per row."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(ticker) < 2:
         return np.zeros(len(ticker), dtype=np.int64)
-    values = pa.array(ticker)
+    values = _arrow_text(ticker)
     change = pc.not_equal(values[1:], values[:-1])
     if change.null_count:
         return None
