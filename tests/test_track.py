@@ -17,7 +17,7 @@ from updown.redact import redact, scrub, scrubbed_logs, secrets_of, without_cred
 from updown.serve.lineage import git_state, orchestrator
 from updown.serve.mlflow_values import curve_to_log, metrics_to_log, params_to_log, safe_name
 from updown.serve.run_files import stage_artifacts
-from updown.serve.store import create_new_store, tracking_uri
+from updown.serve.store import create_new_store, sqlite_path, tracking_uri
 from updown.serve.track import _short_error
 
 
@@ -259,3 +259,9 @@ def test_a_store_is_created_whole_or_not_at_all_and_a_killed_creation_is_retried
     before = database.stat().st_mtime_ns
     create_new_store(uri)  # an existing store is left alone
     assert database.stat().st_mtime_ns == before
+
+
+def test_a_sqlite_store_is_its_file_without_the_query_and_a_server_has_none() -> None:
+    assert sqlite_path("sqlite:////srv/runs/mlflow.db?timeout=30") == Path("/srv/runs/mlflow.db")
+    assert sqlite_path("sqlite:///mlflow.db") == Path("mlflow.db")
+    assert sqlite_path("http://127.0.0.1:5000") is None

@@ -28,7 +28,7 @@ from updown.errors import UpdownError
 from updown.live.promotion import CHAMPION, alias_history, first_champion
 from updown.redact import redact
 from updown.safe_yaml import read_yaml
-from updown.serve.store import MLFLOW_ENV_DEFAULTS, store_lock, tracking_uri
+from updown.serve.store import MLFLOW_ENV_DEFAULTS, sqlite_path, store_lock, tracking_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -80,7 +80,8 @@ def client_for(params: Params, root: Path) -> tuple[MlflowClient, str] | None:
     uri = tracking_uri(params.mlflow.tracking_uri, root)
     for key, value in MLFLOW_ENV_DEFAULTS.items():  # a store that is down fails in seconds
         os.environ.setdefault(key, value)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    database = sqlite_path(uri)
+    if database is not None and not database.is_file():
         return None
     return _client(uri), uri
 

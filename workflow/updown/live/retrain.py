@@ -27,6 +27,7 @@ import pandas as pd
 
 from updown.io import read_json
 from updown.safe_yaml import read_yaml
+from updown.serve.store import sqlite_path
 from updown.sweep.runner import environment, prepare, run_configuration
 
 if TYPE_CHECKING:
@@ -78,9 +79,10 @@ def forget_version(client: MlflowClient, uri: str, name: str, version: str) -> N
     next version past it; in a SQLite store (a replay's own) the row is removed, so the rerun
     registers the same number an uninterrupted run would have."""
     client.delete_model_version(name, version)
-    if not uri.startswith("sqlite:///"):
+    database = sqlite_path(uri)
+    if database is None:
         return
-    with sqlite3.connect(uri.removeprefix("sqlite:///")) as db:
+    with sqlite3.connect(database) as db:
         for table in ("model_version_tags", "model_versions"):
             db.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", (name, int(version)))
 

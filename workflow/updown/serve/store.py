@@ -40,13 +40,20 @@ def tracking_uri(configured: str | None, root: Path) -> str:
     )
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// store (its query string left off); None for a server."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").partition("?")[0])
+
+
 def store_lock(uri: str) -> contextlib.AbstractContextManager[None]:
     """Pipelines sharing one sqlite store take turns: at once, they race MLflow's schema and
     experiment creation ("table experiments already exists") and sqlite's single writer lock.
     A server store (http...) serialises for itself."""
-    if not uri.startswith("sqlite:///"):
+    database = sqlite_path(uri)
+    if database is None:
         return contextlib.nullcontext()
-    database = uri.removeprefix("sqlite:///").split("?", 1)[0]
     return exclusive_lock(f"{database}.lock")
 
 
@@ -56,12 +63,10 @@ def create_new_store(uri: str) -> None:
     killed halfway left a store that every later run refused ("table ... already exists").
     Left half-built here, it is a stray file the next creation removes. An existing store, or a
     server, is left alone. Call it under store_lock(uri)."""
-    if not uri.startswith("sqlite:///"):
+    database = sqlite_path(uri)
+    if database is None or database.exists():
         return
-    path, _, query = uri.removeprefix("sqlite:///").partition("?")
-    database = Path(path)
-    if database.exists():
-        return
+    query = uri.partition("?")[2]
     from mlflow import MlflowClient
 
     for stray in database.parent.glob(f".{database.name}.*.new"):
